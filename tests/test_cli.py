@@ -72,3 +72,24 @@ def test_missing_experiment_file_in_a_real_process(tmp_path) -> None:
     )
     assert proc.returncode == 2
     assert "no such experiment file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_config_import_writes_a_valid_experiment(tmp_path, capsys) -> None:
+    from snn_core.config import load_experiment
+
+    (tmp_path / "lenet.h5").write_bytes(b"")
+    ini = tmp_path / "settings.ini"
+    ini.write_text(
+        f"[paths]\npath_wd = {tmp_path}\nfilename_ann = lenet\n"
+        "[simulation]\nduration = 50\nbatch_size = 32\n"
+        "[cell]\nreset = Reset to zero\n"
+    )
+    out = tmp_path / "exp.toml"
+    assert main(["config", "import", str(ini), "-o", str(out)]) == 0
+    exp = load_experiment(out)
+    assert exp.simulation.duration == 50.0 and exp.simulation.batch_size == 32
+    assert exp.cell.reset == "zero" and exp.model.path == tmp_path / "lenet.h5"
+    assert main(["config", "import", str(ini), "-o", str(out)]) == 2
+    assert "pass --force" in capsys.readouterr().err
+    assert main(["config", "import", str(ini)]) == 0
+    assert "[simulation]" in capsys.readouterr().out
