@@ -127,18 +127,21 @@ def _conv(
             f"input has {x.shape[-1]} channels, the kernel expects {cin_g} x {groups} groups"
         )
     x = _pad_spatial(x, padding)
-    win = _windows(x, size, strides, dilation)  # (N, *O, C, *K)
+    # windows as (N, *O, *K, C): channels innermost keeps the im2col copy contiguous
+    win = np.moveaxis(_windows(x, size, strides, dilation), 1 + rank, -1)
     n, out_spatial = win.shape[0], win.shape[1 : 1 + rank]
-    cout_g = cout // groups
-    # (kh, kw, cin_g, cout) -> (groups, cin_g * kh * kw, cout_g), matching the window layout
-    k = np.moveaxis(kernel, rank, 0)  # (cin_g, *K, cout)
-    k = k.reshape(cin_g * int(np.prod(size)), groups, cout_g).transpose(1, 0, 2)
+    taps = int(np.prod(size))
+    rows = n * int(np.prod(out_spatial))
     if groups == 1:
-        cols = win.reshape(-1, cin_g * int(np.prod(size)))
-        out = cols @ k[0]
+        out = win.reshape(rows, taps * cin_g) @ kernel.reshape(taps * cin_g, cout)
     else:
-        cols = win.reshape(-1, groups, cin_g * int(np.prod(size))).transpose(1, 0, 2)
-        out = np.matmul(cols, k).transpose(1, 0, 2)  # (rows, groups, cout_g)
+        cout_g = cout // groups
+        cols = win.reshape(rows, taps, groups, cin_g).transpose(2, 0, 1, 3)
+        k = kernel.reshape(taps, cin_g, groups, cout_g).transpose(2, 0, 1, 3)
+        out = np.matmul(
+            cols.reshape(groups, rows, taps * cin_g), k.reshape(groups, taps * cin_g, cout_g)
+        )  # (groups, rows, cout_g)
+        out = out.transpose(1, 0, 2)
     return out.reshape(n, *out_spatial, cout)
 
 
@@ -171,21 +174,39 @@ def _conv_transpose(layer: ConvTranspose, x: np.ndarray) -> np.ndarray:
     return _conv(stuffed, kernel, (1,) * rank, [(0, 0)] * rank, layer.dilation, 1)
 
 
+def _taps(x: np.ndarray, size: Sequence[int], strides: Sequence[int], out: Sequence[int]):
+    """Yield, for each offset in the window, the strided slice of ``x`` it sees."""
+    for offset in np.ndindex(*size):
+        yield x[
+            (
+                slice(None),
+                *(
+                    slice(o, o + (n - 1) * s + 1, s)
+                    for o, n, s in zip(offset, out, strides, strict=True)
+                ),
+            )
+        ]
+
+
 def _pool(layer: Pool, x: np.ndarray) -> np.ndarray:
-    rank = len(layer.pool_size)
-    ones = (1,) * rank
+    # one elementwise pass per window offset: fast, and no window copies
+    out = layer.shape[:-1]
     if layer.mode == "max":
         padded = _pad_spatial(x, layer.padding, value=-np.inf)
-        win = _windows(padded, layer.pool_size, layer.strides, ones)
-        return win.max(axis=tuple(range(-rank, 0)))
-    padded = _pad_spatial(x, layer.padding)
-    win = _windows(padded, layer.pool_size, layer.strides, ones)
-    total = win.sum(axis=tuple(range(-rank, 0)), dtype=np.float32)
+        taps = _taps(padded, layer.pool_size, layer.strides, out)
+        result = next(taps).copy()
+        for tap in taps:
+            np.maximum(result, tap, out=result)
+        return result
+    taps = _taps(_pad_spatial(x, layer.padding), layer.pool_size, layer.strides, out)
+    total = next(taps).copy()
+    for tap in taps:
+        total += tap
     if layer.count_include_pad or not any(a or b for a, b in layer.padding):
         return total / np.float32(np.prod(layer.pool_size))
-    # count the real (non-padded) elements of each window
+    # divide by the number of real (non-padded) elements in each window
     mask = _pad_spatial(np.ones((1, *x.shape[1:-1], 1), np.float32), layer.padding)
-    counts = _windows(mask, layer.pool_size, layer.strides, ones).sum(axis=tuple(range(-rank, 0)))
+    counts = sum(_taps(mask, layer.pool_size, layer.strides, out))
     return total / counts
 
 
