@@ -1,0 +1,220 @@
+"""The ``ini`` simulator plugin class (TensorFlow is imported in :meth:`IniSimulator.prepare`).
+
+Batches and state
+-----------------
+The samples of a batch run side by side in *lanes*. With ``reset_between_nth_sample = 1``
+(the default) every sample starts from a fresh network. Otherwise a lane keeps the
+membrane potentials and max-pool scores it had at the end of the previous batch, and is
+reset at the start of sample ``i`` when ``i % n == 0`` (``n <= 0``: never, after the
+first sample). With ``batch_size = 1`` this is the reference toolbox's behaviour on video
+sequences (sample ``i`` continues from sample ``i - 1``); with larger batches lane ``b``
+continues from the sample lane ``b`` ran in the previous batch. Spike counts, operation
+counts, the Poisson event cap and the clamp start afresh with every sample.
+
+A batch smaller than ``batch_size`` is padded with zeros so that the traced graph is
+reused; the padded lanes are dropped from the output.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import attrs
+import numpy as np
+from attrs import validators as v
+
+from snn_core.errors import CapabilityError, ConfigError
+from snn_core.interfaces import BatchOutput, Simulator
+from snn_core.network import Network, layer_kinds
+
+
+@attrs.frozen
+class IniOptions:
+    """Options of the ``[simulator]`` table for ``name = "ini"``."""
+
+    #: Spiking max pooling: the window passes the spikes of the input with the highest
+    #: spike count so far (``fir_max``), exponentially filtered spike train (``exp_max``)
+    #: or moving-average rate (``avg_max``).
+    maxpool_type: Literal["fir_max", "exp_max", "avg_max"] = "fir_max"
+    #: Time constant (``exp_max``) or averaging horizon (``avg_max``) of the max-pool
+    #: score, in ms.
+    maxpool_window: float = attrs.field(default=10.0, validator=v.gt(0))
+    #: Report the output scores every this many steps (and at the last step).
+    record_every: int = attrs.field(default=1, validator=v.ge(1))
+    #: Where TensorFlow runs the simulation; ``auto`` lets TensorFlow choose.
+    device: Literal["auto", "cpu", "gpu"] = "auto"
+    #: Count synaptic operations (spikes times fan-out) at every step.
+    count_synaptic_ops: bool = True
+
+
+class IniSimulator(Simulator):
+    """Built-in time-stepped simulator: integrate-and-fire networks in one TensorFlow graph."""
+
+    name: ClassVar[str] = "ini"
+    Options: ClassVar[type] = IniOptions
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {
+            "input:analog",
+            "input:poisson",
+            "neuron:if",
+            "readout:spike_count",
+            "reset:subtract",
+            "reset:zero",
+            "reset:modulo",
+            "cell:refractory",
+            "cell:leak",
+            "batch",
+        }
+    )
+    layer_kinds: ClassVar[frozenset[str]] = frozenset(k for k in layer_kinds() if k != "Layer")
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        self._engine: Any = None
+        self._carry: Any = None
+        self._lanes = 0
+
+    def prepare(self, network: Network, code: Any, cell: Any, simulation: Any) -> None:
+        """Compile ``network`` for ``code`` with the cell and simulation settings.
+
+        Raises
+        ------
+        CapabilityError
+            If the code needs a primitive this simulator lacks, or ``device = "gpu"``
+            without a visible GPU.
+        ConfigError
+            If the ``clamp_indices`` file is missing or malformed.
+        UnsupportedLayerError
+            For a layer the simulator cannot run.
+        """
+        import tensorflow as tf
+
+        from snn_sim_ini.engine import Engine, EngineSettings
+        from snn_sim_ini.primitives import NeuronParams
+
+        opts: IniOptions = self.options
+        spec = code.spec()
+        missing = spec.requires - self.capabilities
+        if missing:
+            raise CapabilityError(
+                f"code {code.name!r} needs {sorted(missing)}, which the ini simulator lacks; "
+                f"it offers {sorted(self.capabilities)}"
+            )
+        self._device = None
+        if opts.device == "gpu":
+            if not tf.config.list_physical_devices("GPU"):
+                raise CapabilityError(
+                    '[simulator] device = "gpu", but TensorFlow sees no GPU; use "auto" or "cpu"'
+                )
+            self._device = "/GPU:0"
+        elif opts.device == "cpu":
+            self._device = "/CPU:0"
+        settings = EngineSettings(
+            num_steps=simulation.num_steps,
+            dt=float(simulation.dt),
+            neuron=NeuronParams.from_cell(cell, float(simulation.dt)),
+            record_every=opts.record_every,
+            maxpool_type=opts.maxpool_type,
+            maxpool_window=opts.maxpool_window,
+            clamp=read_clamp_indices(simulation.clamp_indices, network),
+            count_ops=opts.count_synaptic_ops,
+        )
+        self._simulation = simulation
+        self._settings = settings
+        with self._device_scope():
+            self._engine = Engine(network, spec, settings)
+        self._carry = None
+        self._lanes = 0
+
+    def _device_scope(self) -> Any:
+        import contextlib
+
+        import tensorflow as tf
+
+        return tf.device(self._device) if self._device else contextlib.nullcontext()
+
+    def run_batch(self, x: np.ndarray, sample_indices: np.ndarray) -> BatchOutput:
+        """Simulate one batch; scores are the output spike counts at each reported step.
+
+        Parameters
+        ----------
+        x
+            ``(batch, *input_shape)`` float32 samples.
+        sample_indices
+            Index of each sample in the test set (decides resets and random seeds).
+        """
+        if self._engine is None:
+            raise RuntimeError("IniSimulator.run_batch called before prepare()")
+        x = np.asarray(x, np.float32)
+        idx = np.asarray(sample_indices, np.int64).reshape(-1)
+        n = len(x)
+        lanes = max(n, int(self._simulation.batch_size))
+        if lanes != self._lanes or self._carry is None:
+            with self._device_scope():
+                self._carry = self._engine.init_carry(lanes)
+            self._lanes = lanes
+        if n < lanes:
+            x = np.concatenate([x, np.zeros((lanes - n, *x.shape[1:]), np.float32)])
+        every = int(self._simulation.reset_between_nth_sample)
+        reset = np.ones(lanes, bool)
+        if every != 1:
+            reset[:n] = (idx % every == 0) if every > 0 else False
+        seed = (int(self._simulation.seed), int(idx[0]) if n else 0)
+        with self._device_scope():
+            scores, ops, self._carry = self._engine.simulate(x, self._carry, reset, seed)
+        steps = self._settings.report_steps
+        return BatchOutput(
+            scores=scores[:n],
+            timesteps=steps.astype(np.float64) * self._settings.dt,
+            synaptic_ops=ops[:n].mean(axis=0) if self._settings.count_ops and n else None,
+        )
+
+    def close(self) -> None:
+        """Drop the compiled graph and the carried state."""
+        self._engine = None
+        self._carry = None
+
+
+def read_clamp_indices(path: Path | None, network: Network) -> dict[str, int]:
+    """Read a ``clamp_indices`` JSON file: ``{layer_index: steps}`` -> ``{layer name: steps}``.
+
+    Layer indices count the layers of the network IR in order, the input layer being 0.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the entry and what is valid.
+    """
+    if path is None:
+        return {}
+    path = Path(path)
+    where = f"[simulation] clamp_indices: {path}"
+    if not path.is_file():
+        raise ConfigError(f"{where}: no such file")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{where}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected an object {{layer_index: steps}}, found {data!r}")
+    layers = network.layers
+    clamp: dict[str, int] = {}
+    for key, steps in data.items():
+        try:
+            index = int(key)
+        except ValueError:
+            raise ConfigError(f"{where}: key {key!r} is not a layer index") from None
+        if not 0 <= index < len(layers) or not layers[index].spiking:
+            valid = [i for i, lay in enumerate(layers) if lay.spiking]
+            raise ConfigError(
+                f"{where}: layer index {index} is not a layer with neurons; valid indices: "
+                f"{valid} (0 is the input layer)"
+            )
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ConfigError(
+                f"{where}: layer {index}: steps must be a non-negative integer, found {steps!r}"
+            )
+        clamp[layers[index].name] = steps
+    return clamp
