@@ -111,6 +111,12 @@ class Cell:
     v_reset: float = 0.0
     #: Resting potential (mV).
     v_rest: float = 0.0
+    #: Membrane potential at the start of a sample (mV; PyNN's initial value of ``v``).
+    #: Empty means half-way from ``v_rest`` to ``v_thresh``: a neuron's spike count then
+    #: rounds its activation times the duration instead of truncating it, which halves the
+    #: rate code's quantisation error (Bu et al. 2022). Set it to ``v_rest`` for the SNN
+    #: Toolbox's behaviour.
+    v_init: float | None = None
     #: Refractory period (ms).
     tau_refrac: float = attrs.field(default=0.0, validator=v.ge(0))
     #: What a spike does to the membrane: subtract the threshold, reset to v_reset, or modulo.
@@ -130,9 +136,18 @@ class Cell:
     #: Leaky integration (with ``tau_m``) instead of perfect integration.
     leak: bool = False
 
+    @property
+    def initial_v(self) -> float:
+        """The membrane potential at the start of a sample (``v_init`` resolved)."""
+        if self.v_init is None:
+            return self.v_rest + 0.5 * (self.v_thresh - self.v_rest)
+        return self.v_init
+
     def requirements(self) -> frozenset[str]:
         """Simulator capabilities these settings need, e.g. ``reset:modulo``."""
         needs = {f"reset:{self.reset}"}
+        if self.initial_v != self.v_rest:
+            needs.add("cell:v_init")
         if self.tau_refrac > 0:
             needs.add("cell:refractory")
         if self.leak:
@@ -269,7 +284,7 @@ def load_experiment(path: str | Path, overrides: Mapping[str, Any] | None = None
     """
     import tomli
 
-    path = Path(path)
+    path = Path(path).absolute()  # so that paths inside resolve the same from any cwd
     if not path.is_file():
         raise ConfigError(f"{path}: no such experiment file")
     try:

@@ -698,6 +698,20 @@ def import_ini(path: Path, out: Path | None = None) -> str:
         )
     if "overwrite" not in values:
         doc.set("output.overwrite", True, SETTINGS["overwrite"].explicit)
+    # The SNN Toolbox starts membranes at rest and counts output spikes; snn's defaults
+    # (half-threshold start, membrane readout) are more accurate at short durations.
+    doc.set(
+        "cell.v_init",
+        doc.get("cell.v_rest", 0.0),
+        "the SNN Toolbox starts every membrane at v_rest; remove for snn's half-threshold "
+        "start (more accurate at short durations)",
+    )
+    if selectors["code"] == "temporal_mean_rate":
+        doc.set(
+            "code.readout",
+            "spike_count",
+            "the SNN Toolbox counts output spikes; remove for snn's membrane readout",
+        )
     if "plot_vars" not in values:
         doc.set("output.plot_vars", [], SETTINGS["plot_vars"].explicit)
     plots = doc.get("output.plot_vars", list(Output().plot_vars))

@@ -29,16 +29,15 @@ def topk_hits(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
 
     Returns
     -------
-    Boolean array of shape ``scores.shape[:-1]``. Ties count against the label: it is a
-    hit only if fewer than ``k`` classes score strictly higher, and at top-1 a tie with a
-    lower class index is a miss (as ``argmax`` decides).
+    Boolean array of shape ``scores.shape[:-1]``. Ties are broken as ``argmax`` breaks
+    them (the lower class index ranks first), so an output with no information (all
+    scores equal, e.g. before the first spike) is a hit only for the first k classes.
     """
-    k = min(k, scores.shape[-1])
-    if k == 1:
-        return np.argmax(scores, axis=-1) == labels
-    label_score = np.take_along_axis(scores, np.expand_dims(labels, -1), axis=-1)
-    higher = (scores > label_score).sum(axis=-1)
-    return higher < k
+    labels = np.broadcast_to(np.asarray(labels), scores.shape[:-1])
+    label_score = np.take_along_axis(scores, labels[..., None], axis=-1)
+    classes = np.arange(scores.shape[-1])
+    ahead = (scores > label_score) | ((scores == label_score) & (classes < labels[..., None]))
+    return ahead.sum(axis=-1) < k
 
 
 class AccuracyCounter:

@@ -85,7 +85,9 @@ def test_full_default_settings_file_validates(tmp_path, wd):
         "poisson_input": False,
         "input_rate": 1000.0,
         "num_poisson_events_per_sample": -1,
+        "readout": "spike_count",
     }
+    assert exp.cell.initial_v == exp.cell.v_rest
     assert exp.normalize.options == {"percentile": 99.9, "schedule": False}
     assert exp.sweep.param == ""  # param_values = []: no sweep
     assert "sweep" not in doc
@@ -152,7 +154,11 @@ def test_realistic_settings_file(tmp_path, wd):
     assert exp.simulation.batch_size == 16 and exp.simulation.num_to_test == 100
     assert exp.cell.reset == "modulo" and exp.cell.v_thresh == 0.5
     assert exp.cell.tau_refrac == 1.0
-    assert exp.code.options == {"poisson_input": True, "input_rate": 500.0}
+    assert exp.code.options == {
+        "poisson_input": True,
+        "input_rate": 500.0,
+        "readout": "spike_count",
+    }
     assert exp.output.plot_vars == ("error_t", "spikecounts")
     assert exp.output.log_vars == ("spiketrains_n_b_l_t",)
     assert exp.output.verbose == 2

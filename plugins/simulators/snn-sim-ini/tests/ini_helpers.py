@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import numpy as np
 from snn_code_rate import TemporalMeanRate
 from snn_code_rate.code import RateOptions
@@ -22,12 +23,20 @@ def simulator(
     code: RateOptions | None = None,
     **options: Any,
 ) -> IniSimulator:
-    """An IniSimulator prepared for ``network`` with the rate code."""
+    """An IniSimulator prepared for ``network`` with the rate code.
+
+    These tests check the raw neuron dynamics, so unless told otherwise the membrane
+    starts at ``v_rest`` and the readout counts output spikes (the SNN Toolbox's
+    conventions, not snn's defaults, which are tested on their own).
+    """
+    cell = cell or Cell()
+    if cell.v_init is None:
+        cell = attrs.evolve(cell, v_init=cell.v_rest)
     sim = IniSimulator(IniOptions(**options))
     sim.prepare(
         network,
-        TemporalMeanRate(code or RateOptions()),
-        cell or Cell(),
+        TemporalMeanRate(code or RateOptions(readout="spike_count")),
+        cell,
         simulation or Simulation(duration=100, batch_size=1),
     )
     return sim

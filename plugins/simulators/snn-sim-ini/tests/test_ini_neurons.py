@@ -81,7 +81,7 @@ def test_poisson_input_mean_rate_and_seed() -> None:
             Dense(name="copy", inputs=("in",), shape=(n,), weights=np.eye(n), bias=np.zeros(n)),
         ]
     )
-    code = RateOptions(poisson_input=True, input_rate=200.0)
+    code = RateOptions(poisson_input=True, input_rate=200.0, readout="spike_count")
 
     def counts(seed: int) -> np.ndarray:
         sim = simulator(net, code=code, simulation=Simulation(duration=steps, seed=seed))
@@ -105,7 +105,9 @@ def test_poisson_event_cap() -> None:
             Dense(name="copy", inputs=("in",), shape=(n,), weights=np.eye(n), bias=np.zeros(n)),
         ]
     )
-    code = RateOptions(poisson_input=True, num_poisson_events_per_sample=150)
+    code = RateOptions(
+        poisson_input=True, num_poisson_events_per_sample=150, readout="spike_count"
+    )
     sim = simulator(net, code=code, simulation=Simulation(duration=50, batch_size=2))
     x = np.full((2, n), 0.5, np.float32)
     total = sim.run_batch(x, np.array([0, 1])).scores.sum(axis=2)  # (batch, steps)

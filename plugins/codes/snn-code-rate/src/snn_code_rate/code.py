@@ -8,7 +8,7 @@ that fired most.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import attrs
 
@@ -37,6 +37,11 @@ class RateOptions:
     #: Cap on the number of Poisson input spikes generated per sample (per frame): once a
     #: sample's input has emitted this many spikes, its input stays silent. -1: unlimited.
     num_poisson_events_per_sample: int = attrs.field(default=-1, validator=_events_cap)
+    #: How the class is read from the output layer: ``membrane`` (the highest accumulated
+    #: input current, the default: the output layer's own spike quantisation no longer
+    #: limits accuracy, which matters most at short durations) or ``spike_count`` (the
+    #: neuron that fired most, the SNN Toolbox's choice).
+    readout: Literal["spike_count", "membrane"] = "membrane"
 
 
 class TemporalMeanRate(SpikeCode):
@@ -52,14 +57,14 @@ class TemporalMeanRate(SpikeCode):
         -------
         CodeSpec
             ``input_encoding`` is ``"poisson"`` or ``"analog"``, ``neuron_model`` ``"if"``,
-            ``readout`` ``"spike_count"``; ``params`` holds ``input_rate`` (Hz) and
+            ``readout`` the ``readout`` option; ``params`` holds ``input_rate`` (Hz) and
             ``num_poisson_events_per_sample``.
         """
         opts: RateOptions = self.options
         return CodeSpec(
             input_encoding="poisson" if opts.poisson_input else "analog",
             neuron_model="if",
-            readout="spike_count",
+            readout=opts.readout,
             params={
                 "input_rate": float(opts.input_rate),
                 "num_poisson_events_per_sample": int(opts.num_poisson_events_per_sample),

@@ -416,6 +416,7 @@ class Engine:
         values = dict(static_vals)
         new_carry = {}
         binary_out = None
+        out_current = None
         input_name = self.network.input.name
         if input_name not in self.static:
             values[input_name], enc_state = self.encoder.step(consts, enc_state, t, seed)
@@ -429,7 +430,12 @@ class Engine:
             if isinstance(unit, PassUnit):
                 values[name] = unit.op(ins)
                 continue
-            out, new_carry[name] = unit.step(ins, currents.get(name), carry[name], t)
+            current = currents.get(name)
+            if name == self.out_name and isinstance(unit, NeuronUnit) and current is None:
+                current = unit.op(ins)
+            if name == self.out_name:
+                out_current = current
+            out, new_carry[name] = unit.step(ins, current, carry[name], t)
             if isinstance(unit, NeuronUnit):
                 ops += self._count(out, name)
                 if name == self.out_name:
@@ -443,7 +449,9 @@ class Engine:
             spikes = binary_out
         else:
             spikes = values[self.out_name] * np.float32(1.0 / self.amp)
-        readout = self.readout.step(spikes, readout)
+        if out_current is None:  # an output without neurons: its value is its input
+            out_current = spikes
+        readout = self.readout.step(spikes, out_current, readout)
         return new_carry, enc_state, readout, ops
 
     def _count(self, spikes: tf.Tensor, name: str, absolute: bool = False, scale: float = 1.0):

@@ -60,11 +60,13 @@ class IniSimulator(Simulator):
             "input:poisson",
             "neuron:if",
             "readout:spike_count",
+            "readout:membrane",
             "reset:subtract",
             "reset:zero",
             "reset:modulo",
             "cell:refractory",
             "cell:leak",
+            "cell:v_init",
             "batch",
         }
     )

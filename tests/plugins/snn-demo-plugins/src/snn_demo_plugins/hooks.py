@@ -82,7 +82,7 @@ class NumpySimulator(Simulator):
 
     name = "demo_numpy"
     capabilities = frozenset(
-        {"input:analog", "neuron:if", "readout:spike_count", "reset:subtract", "batch"}
+        {"input:analog", "neuron:if", "readout:spike_count", "reset:subtract", "cell:v_init", "batch"}
     )
     layer_kinds = frozenset({"InputLayer", "Dense", "Conv", "Reshape", "ZeroPad"})
 
@@ -98,7 +98,7 @@ class NumpySimulator(Simulator):
         from snn_core.ann import layer_forward
 
         net, thr = self.network, self.cell.v_thresh
-        v = {lay.name: 0.0 for lay in net if lay.spiking}
+        v = {lay.name: self.cell.initial_v for lay in net if lay.spiking}
         counts = np.zeros((len(x), *net.output.shape), np.float32)
         scores, steps = [], []
         for t in range(1, self.sim.num_steps + 1):
