@@ -82,7 +82,14 @@ class NumpySimulator(Simulator):
 
     name = "demo_numpy"
     capabilities = frozenset(
-        {"input:analog", "neuron:if", "readout:spike_count", "reset:subtract", "cell:v_init", "batch"}
+        {
+            "input:analog",
+            "neuron:if",
+            "readout:spike_count",
+            "reset:subtract",
+            "cell:v_init",
+            "batch",
+        }
     )
     layer_kinds = frozenset({"InputLayer", "Dense", "Conv", "Reshape", "ZeroPad"})
 
