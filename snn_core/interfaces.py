@@ -86,14 +86,27 @@ class Dataset(ABC):
 
     #: Number of test samples.
     num_samples: int
-    #: Shape of one sample, channels last.
+    #: Shape of one sample (of one frame, for a temporal data set), channels last.
     sample_shape: tuple[int, ...]
+    #: Whether samples are sequences of frames (event-camera data): ``test_batches`` then
+    #: yields ``x`` of shape ``(batch, frames, *sample_shape)``, the simulator feeds frame
+    #: ``i`` at step ``i`` (the capability ``input:frames``), and the ANN sees
+    #: :meth:`accumulate` of the frames. ``norm_batches`` yields accumulated samples.
+    temporal: bool = False
 
     @abstractmethod
     def test_batches(
         self, indices: np.ndarray, batch_size: int
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(x, labels)`` for the test samples at ``indices``, in that order."""
+
+    def accumulate(self, x: np.ndarray) -> np.ndarray:
+        """The ANN's input for a batch of frame sequences ``(batch, frames, ...)``.
+
+        The default sums the frames; a reader overrides it to match how the ANN was
+        trained (e.g. clipping or scaling the sum).
+        """
+        return np.asarray(x, np.float32).sum(axis=1)
 
     def norm_batches(self, batch_size: int) -> Iterator[np.ndarray] | None:
         """Yield batches of normalization samples, or return None if there are none.

@@ -29,6 +29,7 @@ from snn_core.config import (
 )
 from snn_core.errors import CapabilityError, ConfigError, DatasetError
 from snn_core.interfaces import (
+    CodeSpec,
     Dataset,
     DatasetReader,
     Normalizer,
@@ -127,6 +128,23 @@ def bind(experiment: Experiment, registry: Registry | None = None) -> Plugins:
         plugins.simulator = _instantiate(registry, exp, exp.simulator, "simulator", plugins)  # type: ignore[assignment]
         check_capabilities(exp, plugins.code, plugins.simulator)  # type: ignore[arg-type]
     return plugins
+
+
+class FrameFedCode(SpikeCode):
+    """The experiment's code with its input replaced by a temporal data set's frames.
+
+    A temporal data set (event-camera recordings) decides the input spikes itself, so
+    the simulator must offer ``input:frames`` instead of the code's own input encoding;
+    the code still decides the neurons and the readout.
+    """
+
+    def __init__(self, code: SpikeCode) -> None:
+        super().__init__(code.options)
+        self.code = code
+        self.name = code.name  # type: ignore[misc]
+
+    def spec(self) -> CodeSpec:
+        return attrs.evolve(self.code.spec(), input_encoding="frames")
 
 
 def check_capabilities(exp: Experiment, code: SpikeCode, simulator: Simulator) -> None:
@@ -277,6 +295,15 @@ def _check_shape(exp: Experiment, dataset: Dataset, network: Network) -> None:
         )
 
 
+def _ann_input(
+    dataset: Dataset, predict: Callable[[np.ndarray], np.ndarray]
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``predict`` on what the ANN sees: accumulated frames for a temporal data set."""
+    if not dataset.temporal:
+        return predict
+    return lambda x: predict(dataset.accumulate(x))
+
+
 def _predict_all(
     predict: Callable[[np.ndarray], np.ndarray],
     batches: Iterator[tuple[np.ndarray, np.ndarray]],
@@ -380,7 +407,9 @@ class Run:
             predictor = plugins.parser.predictor(exp.model.path)  # type: ignore[arg-type]
             if predictor is not None:
                 t0 = time.perf_counter()
-                out, y = _predict_all(predictor, dataset.test_batches(indices, max(bs, 64)))
+                out, y = _predict_all(
+                    _ann_input(dataset, predictor), dataset.test_batches(indices, max(bs, 64))
+                )
                 self.results["ann_input_model"] = ann_accuracy(out, y, k)
                 self._timed("evaluate_input_model_s", t0)
                 _log(exp, f"input model: top-1 {self.results['ann_input_model']['top1']:.4f}")
@@ -411,7 +440,8 @@ class Run:
 
             t0 = time.perf_counter()
             out, y = _predict_all(
-                lambda x: predict(network, x), dataset.test_batches(indices, max(bs, 64))
+                _ann_input(dataset, lambda x: predict(network, x)),
+                dataset.test_batches(indices, max(bs, 64)),
             )
             self.results["ann"] = ann_accuracy(out, y, k)
             self._timed("evaluate_ann_s", t0)
@@ -423,6 +453,9 @@ class Run:
         sim, code = plugins.simulator, plugins.code
         assert sim is not None and code is not None
         check_layers(network, sim, exp)
+        if dataset is not None and dataset.temporal:
+            code = FrameFedCode(code)
+            check_capabilities(exp, code, sim)
         t0 = time.perf_counter()
         sim.prepare(network, code, exp.cell, exp.simulation)
         self._timed("convert_s", t0)

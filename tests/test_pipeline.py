@@ -156,3 +156,25 @@ def test_topk_breaks_ties_like_argmax() -> None:
     assert topk_hits(scores, labels, 2).tolist() == [True, True, False]
     assert topk_hits(scores, labels, 3).tolist() == [True, True, True]
     assert (topk_hits(scores, labels, 1) == (scores.argmax(-1) == labels)).all()
+
+
+def test_a_temporal_data_set_feeds_frames(demo_registry, demo_experiment) -> None:
+    """The ANN sees the accumulated frames; the simulator gets input:frames instead of
+    the code's own input encoding."""
+    exp = load_experiment(demo_experiment, {"dataset.frames": 10, "simulation.duration": 40})
+    res = run_experiment(exp)
+    assert res["ann"]["top1"] > 0.9  # the sum of the frames is the static sample
+    assert res["snn"]["top1"][-1] > 0.9
+
+
+def test_a_simulator_without_frames_input_is_refused(demo_registry, demo_experiment) -> None:
+    from snn_demo_plugins.hooks import NumpySimulator
+
+    original = NumpySimulator.capabilities
+    NumpySimulator.capabilities = original - {"input:frames"}
+    try:
+        exp = load_experiment(demo_experiment, {"dataset.frames": 10})
+        with pytest.raises(CapabilityError, match=r"input:frames \(needed by code"):
+            run_experiment(exp)
+    finally:
+        NumpySimulator.capabilities = original

@@ -41,6 +41,20 @@ class BlobsDataset(Dataset):
         return (self.x[i : i + batch_size] for i in range(0, self.num_samples, batch_size))
 
 
+class FramesDataset(BlobsDataset):
+    """The blobs cut into ``frames`` equal frames per sample (a temporal data set)."""
+
+    temporal = True
+
+    def __init__(self, num_samples: int, dims: int, seed: int, frames: int) -> None:
+        super().__init__(num_samples, dims, seed)
+        self.frames = frames
+
+    def test_batches(self, indices: np.ndarray, batch_size: int):
+        for x, y in super().test_batches(indices, batch_size):
+            yield np.repeat(x[:, None] / self.frames, self.frames, axis=1), y
+
+
 class BlobsReader(DatasetReader):
     """Synthetic Gaussian blobs (no files needed)."""
 
@@ -53,9 +67,13 @@ class BlobsReader(DatasetReader):
         #: Input dimensions.
         dims: int = 4
         seed: int = 0
+        #: Serve each sample as this many frames (a temporal data set); 0: static samples.
+        frames: int = attrs.field(default=0, validator=attrs.validators.ge(0))
 
     def open(self, base: Path) -> Dataset:
         o = self.options
+        if o.frames:
+            return FramesDataset(o.num_samples, o.dims, o.seed, o.frames)
         return BlobsDataset(o.num_samples, o.dims, o.seed)
 
 
@@ -84,6 +102,7 @@ class NumpySimulator(Simulator):
     capabilities = frozenset(
         {
             "input:analog",
+            "input:frames",
             "neuron:if",
             "readout:spike_count",
             "reset:subtract",
@@ -108,11 +127,15 @@ class NumpySimulator(Simulator):
         v = {lay.name: self.cell.initial_v for lay in net if lay.spiking}
         counts = np.zeros((len(x), *net.output.shape), np.float32)
         scores, steps = [], []
+        frames = x.ndim == len(net.input.shape) + 2  # a temporal data set: frame t at step t
         for t in range(1, self.sim.num_steps + 1):
             out: dict[str, np.ndarray] = {}
             for lay in net:
                 if not lay.inputs:
-                    out[lay.name] = x
+                    if not frames:
+                        out[lay.name] = x
+                    else:
+                        out[lay.name] = x[:, t - 1] if t <= x.shape[1] else np.zeros_like(x[:, 0])
                     continue
                 z = layer_forward(lay, [out[i] for i in lay.inputs], pre_activation=True)
                 if lay.spiking:
