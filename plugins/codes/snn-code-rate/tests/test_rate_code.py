@@ -10,12 +10,12 @@ from snn_core.config import structure
 from snn_core.errors import ConfigError
 
 
-def test_default_spec_is_analog_if_spike_count() -> None:
+def test_default_spec_is_analog_if_membrane() -> None:
     spec = TemporalMeanRate().spec()
     assert spec.input_encoding == "analog"
     assert spec.neuron_model == "if"
-    assert spec.readout == "spike_count"
-    assert spec.requires == {"input:analog", "neuron:if", "readout:spike_count"}
+    assert spec.readout == "membrane"
+    assert spec.requires == {"input:analog", "neuron:if", "readout:membrane"}
     assert spec.params == {"input_rate": 1000.0, "num_poisson_events_per_sample": -1}
 
 
