@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]' $(addprefix -e ,$(PLUGINS)) -r requirements-dev.txt
+	# torch is test-only (ONNX export); the pin takes the CPU wheel, never a CUDA build
+	$(PY) -m pip install --quiet torch==2.13.0 onnxruntime onnxscript
 	touch $@
 
 demo: setup

@@ -189,5 +189,6 @@ def test_defaults_are_accurate_at_few_steps() -> None:
         sim.prepare(network, TemporalMeanRate(code), cell, sim_cfg)
         out = sim.run_batch(x_test, np.arange(len(x_test)))
         accs[label] = (out.scores.argmax(2) == y_test[:, None]).mean(0)
-    assert accs["snn"][9] > accs["toolbox"][9] + 0.1, accs  # after 10 steps
+    # mean accuracy over the first 10 steps: how fast the answer becomes usable
+    assert accs["snn"][:10].mean() > accs["toolbox"][:10].mean() + 0.1, accs
     assert accs["snn"][-1] >= ann_acc - 0.02, (accs["snn"][-1], ann_acc)
