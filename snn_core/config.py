@@ -155,6 +155,32 @@ class Cell:
         return frozenset(needs)
 
 
+def fixed_point_format(value: bool | str | tuple[int, ...] | list[int]) -> tuple[int, int] | None:
+    """``(m, f)`` of a ``[convert] quantize_weights`` value, or None when it is off.
+
+    Raises
+    ------
+    ValueError
+        For ``true`` or a malformed format (the message says what is valid).
+    """
+    import re
+
+    if value is False:
+        return None
+    if isinstance(value, str):
+        match = re.fullmatch(r"Q(\d+)\.(\d+)", value.strip())
+        if match:
+            return int(match.group(1)), int(match.group(2))
+    elif isinstance(value, tuple | list) and len(value) == 2:
+        m, f = value
+        if isinstance(m, int) and isinstance(f, int) and m >= 0 and f >= 0:
+            return m, f
+    raise ValueError(
+        f'quantize_weights must be false, a fixed-point format "Qm.f" (e.g. "Q2.6") or '
+        f"[m, f] with non-negative integers; found {value!r}"
+    )
+
+
 @attrs.frozen
 class Convert:
     """Changes made to the ANN when it becomes a spiking network."""
@@ -163,6 +189,15 @@ class Convert:
     softmax_to_relu: bool = False
     #: Replace max pooling by average pooling.
     max2avg_pool: bool = False
+    #: Replace each layer's weights by ``sign(w) * mean(|w|)`` of that layer (one
+    #: magnitude per layer, so the normalisation stays valid); biases are kept.
+    binarize_weights: bool = False
+    #: Round weights and biases to signed fixed point ``Qm.f`` (``m`` integer bits, ``f``
+    #: fraction bits: steps of ``2**-f`` in ``[-2**m, 2**m - 2**-f]``), given as
+    #: ``"Qm.f"`` or ``[m, f]``; ``false``: keep float32.
+    quantize_weights: bool | str | tuple[int, ...] = attrs.field(
+        default=False, validator=lambda inst, att, val: fixed_point_format(val)
+    )
 
 
 @attrs.frozen

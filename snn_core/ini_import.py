@@ -86,12 +86,14 @@ _SETTINGS_LIST: tuple[Setting, ...] = (
     Setting("model_lib", "input", "str", "keras", "model.parser", values="model_lib",
             special=True),
     Setting("dataset_format", "input", "str", "npz", "dataset.reader", values="dataset_format"),
-    Setting("datagen_kwargs", "input", "dict", "{}",
-            note=_NA_PLANNED + "[dataset] options of the images reader (rescale, ...)",
+    Setting("datagen_kwargs", "input", "dict", "{}", "dataset.rescale", special=True,
+            note="its keys rescale, samplewise_center, samplewise_std_normalization become "
+                 "[dataset] options of the same names; other keys are reported",
             when=("dataset", "images")),
-    Setting("dataflow_kwargs", "input", "dict", "{}",
-            note=_NA_PLANNED + "[dataset] options of the images reader (target_size, "
-                 "color_mode, batch_size, ...)",
+    Setting("dataflow_kwargs", "input", "dict", "{}", "dataset.target_size", special=True,
+            note="its keys target_size, color_mode, interpolation become [dataset] options "
+                 "of the same names; batch_size is [simulation] batch_size; other keys are "
+                 "reported",
             when=("dataset", "images")),
     Setting("poisson_input", "input", "bool", "False", "code.poisson_input",
             when=("code", "temporal_mean_rate")),
@@ -185,13 +187,15 @@ _SETTINGS_LIST: tuple[Setting, ...] = (
     Setting("delay", "cell", "float", "0", "cell.delay"),
     Setting("i_offset", "cell", "float", "0", "cell.i_offset",
             note="documented, but not in the reference's default settings file"),
-    Setting("binarize_weights", "cell", "bool", "False",
-            note=_NA_PLANNED + "convert.binarize_weights"),
-    Setting("quantize_weights", "cell", "bool", "False",
-            note=_NA_PLANNED + "convert.quantize_weights"),
+    Setting("binarize_weights", "cell", "bool", "False", "convert.binarize_weights",
+            note="sign(w) times the layer's mean absolute weight"),
+    Setting("quantize_weights", "cell", "bool", "False", "convert.quantize_weights",
+            note="ours takes a fixed-point format, \"Qm.f\" or [m, f]; the reference "
+                 "documents none, so true is an error"),
     Setting("scaling_factor", "cell", "int", "10000000",
             note=_NA_PLANNED + "simulator.scaling_factor (megasim simulator)"),
-    Setting("payloads", "cell", "bool", "False", note=_NA_PLANNED + "convert.payloads"),
+    Setting("payloads", "cell", "bool", "False", "simulator.payloads",
+            when=("simulator", "ini")),
     Setting("reset", "cell", "str", "Reset by subtraction", "cell.reset", values="reset"),
     Setting("leak", "cell", "bool", "False", "cell.leak"),
     Setting("bias_relaxation", "cell", "bool", "False",
@@ -283,8 +287,8 @@ VALUE_MAPS: dict[str, dict[str, tuple[str | None, str]]] = {
     },
     "dataset_format": {
         "npz": ("npz", ""),
-        "jpg": ("images", "the images reader is planned"),
-        "aedat": ("aedat", "the aedat reader is planned"),
+        "jpg": ("images", ""),
+        "aedat": ("aedat", ""),
     },
 }
 
@@ -370,9 +374,50 @@ def _read_ini(path: Path) -> list[_Entry]:
     ]
 
 
+_ARITHMETIC = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+}
+
+
+def _number_arithmetic(node: ast.AST) -> ast.AST:
+    """Fold ``1/255.``-style arithmetic on number literals into constants (settings
+    files write such values); anything else is left for ``literal_eval`` to judge."""
+    for child in ast.iter_child_nodes(node):
+        _number_arithmetic(child)
+    for field, value in ast.iter_fields(node):
+        if isinstance(value, list):
+            setattr(node, field, [_fold(v) if isinstance(v, ast.AST) else v for v in value])
+        elif isinstance(value, ast.AST):
+            setattr(node, field, _fold(value))
+    return node
+
+
+def _fold(node: ast.AST) -> ast.AST:
+    if (
+        isinstance(node, ast.BinOp)
+        and type(node.op) in _ARITHMETIC
+        and all(
+            isinstance(side, ast.Constant) and type(side.value) in (int, float)
+            for side in (node.left, node.right)
+        )
+    ):
+        try:
+            value = _ARITHMETIC[type(node.op)](node.left.value, node.right.value)  # type: ignore[attr-defined]
+        except ZeroDivisionError:
+            return node
+        return ast.copy_location(ast.Constant(value), node)
+    return node
+
+
 def _literal(raw: str) -> Any:
+    """``raw`` as a Python literal (numbers may be written as arithmetic, e.g. ``1/255.``);
+    never evaluates code. Not a literal: the raw string."""
     try:
-        return ast.literal_eval(raw)
+        tree = _number_arithmetic(ast.parse(raw.strip(), mode="eval"))
+        return ast.literal_eval(tree.body)  # type: ignore[attr-defined]
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return raw
 
@@ -493,6 +538,44 @@ def _show(raw: str) -> str:
 
 
 # -- the import ----------------------------------------------------------------------------
+
+
+#: Keras ImageDataGenerator / flow_from_directory keys -> images reader options.
+_IMAGE_KWARGS = {
+    "datagen_kwargs": ("rescale", "samplewise_center", "samplewise_std_normalization"),
+    "dataflow_kwargs": ("target_size", "color_mode", "interpolation"),
+}
+
+
+def _image_kwargs(doc: Any, name: str, kwargs: dict, reader: str) -> None:
+    """Translate ``datagen_kwargs`` / ``dataflow_kwargs`` into images reader options."""
+    if not kwargs:
+        return
+    if reader != "images":
+        doc.comment(
+            "dataset",
+            f"{name} = {kwargs!r}: not applicable: only used when reader is 'images' "
+            f"(here {reader or 'none'!r})",
+        )
+        return
+    for key, value in kwargs.items():
+        if key in _IMAGE_KWARGS[name]:
+            doc.set(f"dataset.{key}", list(value) if isinstance(value, tuple) else value)
+        elif key == "batch_size":
+            doc.comment("dataset", f"{name}: batch_size = {value!r}: use [simulation] batch_size")
+        elif key in ("class_mode", "shuffle", "seed", "classes", "directory"):
+            doc.comment(
+                "dataset",
+                f"{name}: {key} = {value!r}: not applicable: the images reader serves class "
+                "indices in file order; classes come from the folders or class_idx_path",
+            )
+        else:
+            doc.comment(
+                "dataset",
+                f"{name}: {key} = {value!r}: not supported by the images reader (it offers "
+                "rescale, samplewise_center, samplewise_std_normalization, target_size, "
+                "color_mode, interpolation); preprocess the images beforehand",
+            )
 
 
 def import_ini(path: Path, out: Path | None = None) -> str:
@@ -644,6 +727,9 @@ def import_ini(path: Path, out: Path | None = None) -> str:
         )
     if "dataset_path" in values:
         doc.set("dataset.path", place(values["dataset_path"][0]))
+    for name in ("datagen_kwargs", "dataflow_kwargs"):
+        if name in values:
+            _image_kwargs(doc, name, values[name][0], selectors["dataset"])
     if "log_dir_of_current_run" in values:
         doc.set("output.dir", place(values["log_dir_of_current_run"][0]))
     else:
@@ -681,7 +767,7 @@ def import_ini(path: Path, out: Path | None = None) -> str:
         if name == "verbose" and not 0 <= value <= 2:
             comment = f"SNN Toolbox value {value}"
             value = min(max(value, 0), 2)
-        if setting.when == ("dataset", "aedat") or setting.when == ("code", "temporal_pattern"):
+        if setting.when == ("code", "temporal_pattern"):
             comment = "option of a planned plugin"
         doc.set(setting.target, _plain(value), comment)
 

@@ -39,7 +39,7 @@ from snn_core.interfaces import (
     SpikeCode,
 )
 from snn_core.network import Network
-from snn_core.operations import ann_macs
+from snn_core.operations import ann_macs, energy
 from snn_core.plugins import Registry, Source, get_registry
 from snn_core.results import (
     SCHEMA,
@@ -475,6 +475,7 @@ class Run:
         bs = exp.simulation.batch_size
         counter = AccuracyCounter(exp.simulation.top_k)
         ops_total: np.ndarray | None = None
+        stats: dict[str, Any] = {}
         records: dict[str, list[np.ndarray]] = {}
         num_batches = -(-len(indices) // bs)
         progress = _Progress(len(indices), exp.output.verbose, f"simulating ({sim.name})")
@@ -487,6 +488,7 @@ class Run:
                 if out.synaptic_ops is not None:
                     ops = np.asarray(out.synaptic_ops, np.float64) * len(x)
                     ops_total = ops if ops_total is None else ops_total + ops
+                _add_op_stats(stats, out.records)
                 for name, arr in out.records.items():
                     if name in exp.output.log_vars or "all" in exp.output.log_vars:
                         records.setdefault(name, []).append(np.asarray(arr))
@@ -504,6 +506,10 @@ class Run:
         self.results["snn"] = counter.as_dict()
         if ops_total is not None and done:
             self.results["operations"]["snn_synaptic_ops_per_sample"] = (ops_total / done).tolist()
+        if done:
+            self.results["operations"].update(
+                operations_block(self.results, stats, done, exp.simulation.dt)
+            )
         if records:
             np.savez_compressed(
                 self.run_dir / "log_vars.npz",
@@ -525,6 +531,58 @@ class Run:
             plot_error_t(self.results, self.run_dir / "error_t.png", out.runlabel, rc)
         if every or "operations" in wanted:
             plot_operations(self.results, self.run_dir / "operations.png", rc)
+
+
+def _add_op_stats(stats: dict[str, Any], records: Any) -> None:
+    """Sum a batch's per-sample operation records (see :func:`operations_block`)."""
+    for name, arr in records.items():
+        if name in ("neuron_ops", "steps_used") or name.startswith("synaptic_ops_layer:"):
+            total = np.asarray(arr, np.float64).sum(axis=0)
+            stats[name] = total if name not in stats else stats[name] + total
+
+
+def operations_block(
+    results: dict[str, Any], stats: dict[str, Any], samples: int, dt: float
+) -> dict[str, Any]:
+    """The SNN's part of the ``operations`` block of ``results.json``.
+
+    ``snn_neuron_ops_per_sample`` (cumulative per reported step, where the simulator
+    counts them), ``snn_synaptic_ops_per_layer`` (whole sample, by the layer whose
+    spikes cause them), ``steps_used_per_sample`` (mean steps until the readout settled),
+    and ``energy``: joules per sample of the ANN and, per reported step, of the SNN,
+    with the constants and their source (:func:`snn_core.operations.energy`), plus
+    ``top1_per_uj`` of both, so the step where the SNN's accuracy per energy falls below
+    the ANN's can be read off.
+    """
+    ops = results["operations"]
+    out: dict[str, Any] = {}
+    neuron = stats.get("neuron_ops")
+    if neuron is not None:
+        out["snn_neuron_ops_per_sample"] = (neuron / samples).tolist()
+    layers = {
+        k.split(":", 1)[1]: float(v) / samples
+        for k, v in stats.items()
+        if k.startswith("synaptic_ops_layer:")
+    }
+    if layers:
+        out["snn_synaptic_ops_per_layer"] = layers
+    if "steps_used" in stats:
+        out["steps_used_per_sample"] = float(stats["steps_used"]) / samples
+        out["time_used_ms_per_sample"] = out["steps_used_per_sample"] * dt
+    syn = ops.get("snn_synaptic_ops_per_sample")
+    if syn is not None:
+        e = energy(ops["ann_macs_per_sample"], syn, out.get("snn_neuron_ops_per_sample"))
+        ann_top1 = results.get("ann", {}).get("top1")
+        snn_top1 = results.get("snn", {}).get("top1") or []
+        if ann_top1 is not None and e["ann_j_per_sample"] > 0:
+            e["ann_top1_per_uj"] = ann_top1 / (e["ann_j_per_sample"] * 1e6)
+        if len(snn_top1) == len(e["snn_j_per_sample"]):
+            e["snn_top1_per_uj"] = [
+                a / (j * 1e6) if j > 0 else None
+                for a, j in zip(snn_top1, e["snn_j_per_sample"], strict=True)
+            ]
+        out["energy"] = e
+    return out
 
 
 def run_experiment(experiment: Experiment, registry: Registry | None = None) -> dict[str, Any]:

@@ -79,7 +79,8 @@ def test_full_default_settings_file_validates(tmp_path, wd):
     assert exp.output.plot_vars == () and exp.output.log_vars == ()
     assert exp.output.plotproperties["figure.figsize"] == [7, 6]
     assert exp.output.dir == "log/gui/{runlabel}"
-    assert exp.simulator.name == "ini" and exp.simulator.options == {"maxpool_type": "fir_max"}
+    assert exp.simulator.name == "ini"
+    assert exp.simulator.options == {"maxpool_type": "fir_max", "payloads": False}
     assert exp.code.name == "temporal_mean_rate"
     assert exp.code.options == {
         "poisson_input": False,
@@ -95,7 +96,7 @@ def test_full_default_settings_file_validates(tmp_path, wd):
     for line in (
         "# keras_backend = tensorflow: not applicable: ",
         "# use_simple_labels = True: not applicable: ",
-        "# binarize_weights = False: not yet implemented: planned as convert.binarize_weights",
+        "# bias_relaxation = False: not yet implemented: planned as convert.bias_relaxation",
         "# number_of_neurons_per_core = 64: not yet implemented: planned as "
         "simulator.neurons_per_core",
         "# online_normalization = False: not yet implemented: planned as simulator.",
@@ -243,11 +244,11 @@ def test_sweep_of_a_setting_without_counterpart_is_a_comment(tmp_path, wd):
     ini = write(
         tmp_path,
         f"[paths]\npath_wd = {wd}\nfilename_ann = lenet\n"
-        "[parameter_sweep]\nparam_name = payloads\nparam_values = [True, False]\n",
+        "[parameter_sweep]\nparam_name = bias_relaxation\nparam_values = [True, False]\n",
     )
     text, _doc, exp = convert(ini)
     assert exp.sweep.param == ""
-    assert "# param_name = payloads, param_values = [True, False]: not applicable" in text
+    assert "# param_name = bias_relaxation, param_values = [True, False]: not applicable" in text
 
 
 def test_paths_relative_to_the_output_file(tmp_path, wd):
@@ -450,3 +451,12 @@ def test_missing_and_malformed_files(tmp_path):
     twice = write(tmp_path, "[cell]\nv_thresh = 1\nv_thresh = 2\n", "twice.ini")
     with pytest.raises(ConfigError, match="v_thresh"):
         import_ini(twice)
+
+
+def test_arithmetic_in_values_is_folded_never_evaluated() -> None:
+    from snn_core.ini_import import _literal
+
+    assert _literal("{'rescale': 1/255.}") == {"rescale": 1 / 255.0}
+    assert _literal("[2*3, -1, 0.5+0.25]") == [6, -1, 0.75]
+    assert _literal('__import__("os").getcwd()') == '__import__("os").getcwd()'
+    assert _literal("1/0") == "1/0"

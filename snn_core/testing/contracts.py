@@ -222,7 +222,13 @@ class DatasetContract(PluginContract):
         idx = np.array([n - 1, 0, 1])
         xs, ys = zip(*data.test_batches(idx, 2), strict=True)
         x, y = np.concatenate(xs), np.concatenate(ys)
-        assert x.dtype == np.float32 and x.shape == (3, *data.sample_shape)
+        assert x.dtype == np.float32
+        if data.temporal:  # frame sequences: (batch, frames, *sample_shape)
+            assert x.ndim == len(data.sample_shape) + 2 and x.shape[0] == 3
+            assert x.shape[2:] == tuple(data.sample_shape)
+            assert data.accumulate(x).shape == (3, *data.sample_shape)
+        else:
+            assert x.shape == (3, *data.sample_shape)
         assert np.issubdtype(y.dtype, np.integer) and y.shape == (3,)
         first = np.concatenate([b[0] for b in data.test_batches(np.array([n - 1]), 1)])
         np.testing.assert_array_equal(first[0], x[0])

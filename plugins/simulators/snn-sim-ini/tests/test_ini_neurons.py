@@ -105,9 +105,7 @@ def test_poisson_event_cap() -> None:
             Dense(name="copy", inputs=("in",), shape=(n,), weights=np.eye(n), bias=np.zeros(n)),
         ]
     )
-    code = RateOptions(
-        poisson_input=True, num_poisson_events_per_sample=150, readout="spike_count"
-    )
+    code = RateOptions(poisson_input=True, num_poisson_events_per_sample=150, readout="spike_count")
     sim = simulator(net, code=code, simulation=Simulation(duration=50, batch_size=2))
     x = np.full((2, n), 0.5, np.float32)
     total = sim.run_batch(x, np.array([0, 1])).scores.sum(axis=2)  # (batch, steps)

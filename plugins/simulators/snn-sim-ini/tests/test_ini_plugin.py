@@ -64,12 +64,12 @@ class _FutureCode(SpikeCode):
         pass
 
     def spec(self) -> CodeSpec:
-        return CodeSpec(input_encoding="ttfs", neuron_model="if", readout="first_spike")
+        return CodeSpec(input_encoding="spiral", neuron_model="if", readout="last_spike")
 
 
 def test_missing_primitives_are_named() -> None:
     sim = IniSimulator()
-    with pytest.raises(CapabilityError, match="input:ttfs.*readout:first_spike"):
+    with pytest.raises(CapabilityError, match="input:spiral.*readout:last_spike"):
         sim.prepare(single_neuron(), _FutureCode(), Cell(), Simulation())
 
 

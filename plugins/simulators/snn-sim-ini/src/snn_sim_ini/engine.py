@@ -32,15 +32,10 @@ import attrs
 import numpy as np
 import tensorflow as tf
 
-from snn_core.errors import CapabilityError, UnsupportedLayerError
+from snn_core.errors import CapabilityError, ConfigError, UnsupportedLayerError
 from snn_core.interfaces import CodeSpec
 from snn_core.network import (
-    Add,
     Concatenate,
-    Conv,
-    ConvTranspose,
-    Dense,
-    GlobalAveragePool,
     InputLayer,
     Layer,
     Network,
@@ -49,6 +44,7 @@ from snn_core.network import (
     UpSample,
     ZeroPad,
 )
+from snn_core.operations import fan_out_maps
 from snn_sim_ini import primitives as P
 from snn_sim_ini.ops import layer_op
 
@@ -69,6 +65,10 @@ class EngineSettings:
     #: Layer name -> number of initial steps its membrane is held at ``v_rest``.
     clamp: Mapping[str, int] = attrs.field(factory=dict)
     count_ops: bool = True
+    #: Stop a batch once every lane's readout has settled (see :meth:`Engine.simulate`).
+    early_stopping: bool = False
+    #: IF neurons send their membrane potential with each spike (``[simulator] payloads``).
+    payloads: bool = False
 
     @property
     def report_steps(self) -> np.ndarray:
@@ -79,35 +79,38 @@ class EngineSettings:
         return steps
 
 
-def fan_out(network: Network) -> dict[str, float]:
-    """Synaptic operations caused by one spike of each layer (approximate for convs).
+def fan_out(network: Network) -> dict[str, np.ndarray]:
+    """Synaptic operations one spike of each element of each layer causes (exact for
+    strided and padded convolutions; see :func:`snn_core.operations.fan_out_maps`)."""
+    return fan_out_maps(network)
 
-    A spike reaching a ``Dense`` layer costs its number of outputs; a ``Conv`` costs
-    ``kernel elements x out_channels / groups / prod(strides)``; a ``ConvTranspose``
-    ``kernel elements x out_channels``; a pool ``pool elements / prod(strides)``;
-    ``GlobalAveragePool`` and ``Add`` one. Pass-through layers forward the cost of their
-    consumers (``UpSample`` times its factor).
-    """
-    out: dict[str, float] = {}
+
+def depths(network: Network) -> dict[str, int]:
+    """Layers of neurons between the input and each layer (the input is 0; pass-through
+    layers and max pools share the depth of their deepest input)."""
+    out: dict[str, int] = {}
+    for layer in network:
+        d = max((out[i] for i in layer.inputs), default=0)
+        out[layer.name] = d + 1 if has_neurons(layer) else d
+    return out
+
+
+def has_neurons(layer: Layer) -> bool:
+    """Whether the engine gives ``layer`` neurons (not input, pass-through or max pool)."""
+    if isinstance(layer, (InputLayer, *PASS_THROUGH)):
+        return False
+    return layer.spiking and not (isinstance(layer, Pool) and layer.mode == "max")
+
+
+def last_fire_phases(network: Network, depth: Mapping[str, int]) -> dict[str, int]:
+    """The last phase in which each layer's output is still integrated by a consumer
+    (through pass-through layers and max pools); the output layer's is its own depth."""
+    out: dict[str, int] = {}
     for layer in reversed(network.layers):
-        total = 0.0
+        last = depth[layer.name]
         for c in network.consumers(layer.name):
-            if isinstance(c, Dense):
-                total += c.weights.shape[1]
-            elif isinstance(c, Conv):
-                k = np.prod(c.kernel.shape[: c.rank])
-                total += k * c.kernel.shape[-1] / c.groups / np.prod(c.strides)
-            elif isinstance(c, ConvTranspose):
-                total += np.prod(c.kernel.shape[:-2]) * c.kernel.shape[-1]
-            elif isinstance(c, Pool):
-                total += np.prod(c.pool_size) / np.prod(c.strides)
-            elif isinstance(c, GlobalAveragePool | Add):
-                total += 1.0
-            elif isinstance(c, UpSample):
-                total += np.prod(c.size) * out[c.name]
-            elif isinstance(c, PASS_THROUGH):
-                total += out[c.name]
-        out[layer.name] = float(total)
+            last = max(last, depth[c.name] - 1 if has_neurons(c) else out[c.name])
+        out[layer.name] = last
     return out
 
 
@@ -155,6 +158,8 @@ class MaxPoolUnit:
         self.padded = any(a or b for a, b in self.pads)
         self.update = P.MAXPOOL_SCORES[settings.maxpool_type](settings.maxpool_window, settings.dt)
         self.analog = layer_op(layer, network)
+        out_shape = tuple(layer.shape)
+        self.out_spatial = out_shape[:-1] if self.rank == 2 else (1, *out_shape[:-1])
 
     def init_state(self, batch: tf.Tensor) -> P.State:
         return {"score": P._zeros(batch, self.in_shape)}
@@ -180,6 +185,62 @@ class MaxPoolUnit:
         if self.rank == 1:
             out = tf.squeeze(out, 1)
         return out, {"score": score}
+
+
+class BitMaxPoolUnit(MaxPoolUnit):
+    """Max pooling of bit patterns sent most significant bit first (``temporal_pattern``).
+
+    Each window keeps the set of inputs still tied for the maximum; a step's output bit is
+    the OR of their bits, and inputs without that bit leave the set. The output is the
+    bit pattern of the window's maximum, exactly. The set is refilled at each phase start.
+    """
+
+    def __init__(self, layer: Pool, network: Network, settings: EngineSettings, steps: int):
+        super().__init__(layer, network, settings)
+        self.steps = steps
+
+    def init_state(self, batch: tf.Tensor) -> P.State:
+        shape = (*self.out_spatial, self.size[0] * self.size[1], self.in_shape[-1])
+        return {"cand": P._zeros(batch, shape, 1.0)}
+
+    def step(self, inputs: list[tf.Tensor], current: tf.Tensor | None, state, t):
+        spikes = inputs[0]
+        start = tf.equal(t % self.steps, 0)
+        cand = tf.where(start, tf.ones_like(state["cand"]), state["cand"])
+        patches = self._patches(spikes, 0.0)
+        bits = tf.cast(patches > 0, tf.float32) * cand
+        out_bit = tf.reduce_max(bits, axis=3)
+        cand = tf.where(out_bit[:, :, :, None, :] > 0, bits, cand)
+        out = tf.reduce_max(patches * cand, axis=3) * out_bit
+        if self.rank == 1:
+            out = tf.squeeze(out, 1)
+        return out, {"cand": cand}
+
+
+class FirstSpikeMaxPoolUnit(MaxPoolUnit):
+    """Max pooling of time-to-first-spike values: each window passes its first spike of a
+    phase (the earliest spike is the largest value) and nothing else in that phase."""
+
+    def __init__(self, layer: Pool, network: Network, settings: EngineSettings, steps: int):
+        super().__init__(layer, network, settings)
+        self.steps = steps
+
+    def init_state(self, batch: tf.Tensor) -> P.State:
+        return {"passed": P._zeros(batch, (*self.out_spatial, self.in_shape[-1]))}
+
+    def step(self, inputs: list[tf.Tensor], current: tf.Tensor | None, state, t):
+        start = tf.equal(t % self.steps, 0)
+        passed = tf.where(start, tf.zeros_like(state["passed"]), state["passed"])
+        window = tf.reduce_max(self._patches(inputs[0], 0.0), axis=3)
+        out = window * (1.0 - passed)
+        passed = tf.maximum(passed, tf.cast(out > 0, tf.float32))
+        if self.rank == 1:
+            out = tf.squeeze(out, 1)
+        return out, {"passed": passed}
+
+
+#: The max pooling each neuron model's spikes need (default: :class:`MaxPoolUnit`).
+MAXPOOL_UNITS: dict[str, type] = {"bits": BitMaxPoolUnit, "ttfs": FirstSpikeMaxPoolUnit}
 
 
 class PassUnit:
@@ -224,6 +285,20 @@ class Engine:
         out_layer = network.output
         self.out_name = out_layer.name
         self.readout = P.READOUTS[spec.readout](out_layer.num_neurons)
+        if hasattr(self.readout, "horizon"):
+            self.readout.horizon = float(settings.num_steps)
+        self.neuron_cls = P.NEURON_MODELS[spec.neuron_model]
+        self.params = {**spec.params, "payloads": settings.payloads}
+        self.depth = depths(network)
+        self.last_fire = last_fire_phases(network, self.depth)
+        #: Steps per phase of a phased code (0: not phased), and the step from which the
+        #: output layer's value is complete.
+        self.phase_steps = 0
+        self.settle_step = settings.num_steps
+        if getattr(self.neuron_cls, "phased", False):
+            self._plan_phases(spec)
+        if hasattr(self.encoder, "bind"):
+            self.encoder.bind(self._context(network.input))
         self.units: dict[str, Any] = {}
         self.static: set[str] = set()
         for layer in network:
@@ -234,9 +309,51 @@ class Engine:
                 "pass-through layers; the network has no spiking neurons to read"
             )
         self.fan_out = fan_out(network)
+        #: Layers whose spikes cost synaptic operations (input, neurons, max pools).
+        self.count_layers: list[str] = []
+        if settings.count_ops:
+            self.count_layers = [
+                lay.name
+                for lay in network
+                if self.fan_out[lay.name].any()
+                and not isinstance(self.units.get(lay.name), PassUnit)
+            ]
+        self.count_index = {n: i for i, n in enumerate(self.count_layers)}
+        self.fan_out_tf = {n: tf.constant(self.fan_out[n], tf.float32) for n in self.count_layers}
+        self.last_stats: dict[str, Any] = {}
         # autograph off: the loops are explicit, and converting the units' Python code
         # costs seconds of tracing
         self._fn = tf.function(self._simulate, autograph=False)
+
+    def _plan_phases(self, spec: CodeSpec) -> None:
+        depth = self.depth[self.out_name]
+        steps = int(self.neuron_cls.phase_steps(spec.params, self.settings.num_steps, depth))
+        needed = depth * steps
+        if steps < 1 or self.settings.num_steps < needed:
+            raise ConfigError(
+                f"[simulation] duration: the {spec.neuron_model!r} neurons work layer by layer "
+                f"in phases of {max(steps, 1)} steps, and the output layer "
+                f"{self.out_name!r} is {depth} layers of neurons deep, so a sample needs at "
+                f"least {depth * max(steps, 1)} steps (duration >= "
+                f"{depth * max(steps, 1) * self.settings.dt:g} ms at dt = "
+                f"{self.settings.dt:g}); found {self.settings.num_steps} steps"
+            )
+        self.phase_steps = steps
+        self.settle_step = needed
+        if hasattr(self.readout, "settled"):  # wait for the output layer's own spikes
+            self.settle_step = min(self.settings.num_steps, (depth + 1) * steps)
+
+    def _context(self, layer: Layer) -> P.NeuronContext:
+        d = self.depth[layer.name]
+        return P.NeuronContext(
+            name=layer.name,
+            bias=getattr(layer, "bias", None),
+            phase_steps=self.phase_steps,
+            integrate_phase=d - 1,
+            fire_first=d,
+            fire_last=self.last_fire[layer.name],
+            params=self.params,
+        )
 
     def _add_unit(self, layer: Layer, spec: CodeSpec) -> None:
         name = layer.name
@@ -256,7 +373,11 @@ class Engine:
                 self.static.add(name)
             return
         if isinstance(layer, Pool) and layer.mode == "max":
-            self.units[name] = MaxPoolUnit(layer, self.network, self.settings)
+            pool_cls = MAXPOOL_UNITS.get(spec.neuron_model) if self.phase_steps else None
+            if pool_cls is None:
+                self.units[name] = MaxPoolUnit(layer, self.network, self.settings)
+            else:
+                self.units[name] = pool_cls(layer, self.network, self.settings, self.phase_steps)
             if all_static:
                 self.static.add(name)
             return
@@ -266,10 +387,11 @@ class Engine:
             )
         shape = tuple(layer.shape)
         params = self.settings.neuron
+        ctx = self._context(layer)
         if layer.activation == "softmax":
-            neurons = P.SOFTMAX_NEURONS[spec.neuron_model](shape, params)
+            neurons = P.SOFTMAX_NEURONS[spec.neuron_model](shape, params, ctx)
         else:
-            neurons = P.NEURON_MODELS[spec.neuron_model](shape, params)
+            neurons = P.NEURON_MODELS[spec.neuron_model](shape, params, ctx)
         self.units[name] = NeuronUnit(
             layer, self.network, neurons, int(self.settings.clamp.get(name, 0))
         )
@@ -311,14 +433,35 @@ class Engine:
         scores, ops, carry
             ``(batch, reports, classes)`` readout at each reported step,
             ``(batch, reports)`` cumulative synaptic operations, and the final state.
+            :attr:`last_stats` then holds the batch's other counts: ``neuron_ops``
+            ``(batch, reports)`` cumulative neuron state updates, ``layer_ops``
+            ``{layer: (batch,)}`` synaptic operations caused by each layer's spikes over
+            the whole sample, and ``steps`` ``(batch,)`` the steps each lane needed until
+            its readout settled (the duration where it never does).
+
+        With ``early_stopping`` the batch stops once every lane has settled: phased
+        codes once the output layer's value is complete (or, for a first-spike readout,
+        once an output neuron has fired); a code whose readout never settles (the rate
+        code) runs the whole duration. Reports after the stop repeat the last one.
         """
-        scores, ops, carry = self._fn(
+        scores, ops, neuron_ops, layer_ops, steps, carry = self._fn(
             tf.constant(x, tf.float32),
             carry,
             tf.constant(reset, tf.bool),
             tf.constant(seed, tf.int64),
         )
+        self.last_stats = {
+            "neuron_ops": neuron_ops.numpy(),
+            "layer_ops": dict(zip(self.count_layers, layer_ops.numpy().T, strict=False)),
+            "steps": steps.numpy(),
+        }
         return scores.numpy(), ops.numpy(), carry
+
+    def _settled(self, t: tf.Tensor, readout: P.State, batch) -> tf.Tensor:
+        done = tf.fill(tf.reshape(batch, [1]), t >= self.settle_step)
+        if hasattr(self.readout, "settled"):
+            done = tf.logical_or(done, self.readout.settled(readout))
+        return done
 
     def _simulate(self, x: tf.Tensor, carry: dict, reset: tf.Tensor, seed: tf.Tensor):
         batch = x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
@@ -333,14 +476,21 @@ class Engine:
         static_vals, currents, static_ops = self._precompute(consts, batch)
         enc_state = self.encoder.init_state(x)
         readout = self.readout.init_state(batch)
-        ops = tf.zeros([batch], tf.float32)
+        counts = {
+            "syn": tf.zeros([batch], tf.float32),
+            "neu": tf.zeros([batch], tf.float32),
+            "layer": tf.zeros([batch, max(1, len(self.count_layers))], tf.float32),
+            "steps": tf.fill([batch], np.int32(self.settings.num_steps)),
+        }
 
         s = self.settings
         n_reports = len(s.report_steps)
         every = s.record_every
+        early = s.early_stopping
 
-        def advance(t, carry, enc_state, readout, ops):
-            carry, enc_state, readout, ops = self._step(
+        def advance(t, carry, enc_state, readout, counts):
+            before = counts
+            carry, enc_state, readout, counts = self._step(
                 t,
                 consts,
                 static_vals,
@@ -349,44 +499,70 @@ class Engine:
                 carry,
                 enc_state,
                 readout,
-                ops,
+                counts,
                 seed,
             )
-            return t + 1, carry, enc_state, readout, ops
+            if early:  # a settled lane is done: its operations stop counting
+                live = before["steps"] >= s.num_steps
+                counts = {
+                    "syn": tf.where(live, counts["syn"], before["syn"]),
+                    "neu": tf.where(live, counts["neu"], before["neu"]),
+                    "layer": tf.where(live[:, None], counts["layer"], before["layer"]),
+                    "steps": counts["steps"],
+                }
+            t = t + 1
+            settled = self._settled(t, readout, batch)
+            first = tf.logical_and(settled, counts["steps"] >= s.num_steps)
+            counts = {**counts, "steps": tf.where(first, t, counts["steps"])}
+            return t, carry, enc_state, readout, counts
 
-        def report(r, t, carry, enc_state, readout, ops, scores_ta, ops_ta):
+        def report(r, t, carry, enc_state, readout, counts, tas):
             if every == 1:
-                t, carry, enc_state, readout, ops = advance(t, carry, enc_state, readout, ops)
+                t, carry, enc_state, readout, counts = advance(t, carry, enc_state, readout, counts)
             else:
                 stop = tf.minimum((r + 1) * every, s.num_steps)
-                t, carry, enc_state, readout, ops = tf.while_loop(
-                    lambda t, *_: t < stop, advance, (t, carry, enc_state, readout, ops)
+                t, carry, enc_state, readout, counts = tf.while_loop(
+                    lambda t, *_: t < stop, advance, (t, carry, enc_state, readout, counts)
                 )
-            scores_ta = scores_ta.write(r, self.readout.scores(readout))
-            return r + 1, t, carry, enc_state, readout, ops, scores_ta, ops_ta.write(r, ops)
+            tas = (
+                tas[0].write(r, self.readout.scores(readout)),
+                tas[1].write(r, counts["syn"]),
+                tas[2].write(r, counts["neu"]),
+            )
+            return r + 1, t, carry, enc_state, readout, counts, tas
+
+        def going(r, t, carry, enc_state, readout, counts, tas):
+            if not early:
+                return r < n_reports
+            all_settled = tf.reduce_all(self._settled(t, readout, batch))
+            return tf.logical_and(r < n_reports, tf.logical_or(tf.equal(r, 0), ~all_settled))
 
         zero = tf.constant(0, tf.int32)
-        loop = (
-            zero,
-            zero,
+        tas = tuple(tf.TensorArray(tf.float32, size=n_reports) for _ in range(3))
+        loop = (zero, zero, carry, enc_state, readout, counts, tas)
+        r, _, carry, _, readout, counts, tas = tf.while_loop(going, report, loop)
+        if early:
+            last = (self.readout.scores(readout), counts["syn"], counts["neu"])
+
+            def fill(r, tas):
+                return r + 1, tuple(ta.write(r, v) for ta, v in zip(tas, last, strict=True))
+
+            _, tas = tf.while_loop(lambda r, _: r < n_reports, fill, (r, tas))
+        scores = tf.transpose(tas[0].stack(), [1, 0, 2])
+        return (
+            scores,
+            tf.transpose(tas[1].stack()),
+            tf.transpose(tas[2].stack()),
+            counts["layer"],
+            counts["steps"],
             carry,
-            enc_state,
-            readout,
-            ops,
-            tf.TensorArray(tf.float32, size=n_reports),
-            tf.TensorArray(tf.float32, size=n_reports),
         )
-        *_, carry, _, _, _, scores_ta, ops_ta = tf.while_loop(
-            lambda r, *_: r < n_reports, report, loop
-        )
-        scores = tf.transpose(scores_ta.stack(), [1, 0, 2])
-        return scores, tf.transpose(ops_ta.stack()), carry
 
     def _precompute(self, consts: P.State, batch: tf.Tensor):
-        """Values, input currents and operation counts that do not change over time."""
+        """Values, input currents and operation counts (per layer) that do not change."""
         values: dict[str, tf.Tensor] = {}
         currents: dict[str, tf.Tensor] = {}
-        ops = tf.zeros([batch], tf.float32)
+        ops: dict[str, tf.Tensor] = {}
         zero = tf.constant(0, tf.int32)
         input_name = self.network.input.name
         for name in [self.network.input.name, *self.units]:
@@ -403,25 +579,24 @@ class Engine:
                 layer = self.network[name]
                 if all(i in self.static for i in layer.inputs):
                     currents[name] = self.units[name].op([values[i] for i in layer.inputs])
-            if name in self.static and self.settings.count_ops and self.fan_out[name]:
-                if not isinstance(self.units.get(name), PassUnit):
-                    v = values[name]
-                    nz = tf.math.count_nonzero(v, axis=list(range(1, len(v.shape))))
-                    ops += tf.cast(nz, tf.float32) * self.fan_out[name]
+            if name in self.static and name in self.count_index:
+                ops[name] = self._count(values[name], name)
         return values, currents, ops
 
     def _step(
-        self, t, consts, static_vals, currents, static_ops, carry, enc_state, readout, ops, seed
+        self, t, consts, static_vals, currents, static_ops, carry, enc_state, readout, counts, seed
     ):
         values = dict(static_vals)
+        layer_ops = dict(static_ops)
         new_carry = {}
         binary_out = None
         out_current = None
+        neuron_ops = tf.constant(0.0)
         input_name = self.network.input.name
         if input_name not in self.static:
             values[input_name], enc_state = self.encoder.step(consts, enc_state, t, seed)
-            ops += self._count(values[input_name], input_name, absolute=True)
-        ops += static_ops
+            if input_name in self.count_index:
+                layer_ops[input_name] = self._count(values[input_name], input_name)
         for name, unit in self.units.items():
             if name in self.static:
                 continue
@@ -437,27 +612,37 @@ class Engine:
                 out_current = current
             out, new_carry[name] = unit.step(ins, current, carry[name], t)
             if isinstance(unit, NeuronUnit):
-                ops += self._count(out, name)
+                active = unit.neurons.active(t)
+                n = np.float32(self.network[name].num_neurons)
+                neuron_ops += n if active is True else n * tf.cast(active, tf.float32)
                 if name == self.out_name:
                     binary_out = out
                 if self.amp != 1.0:
                     out = out * self.amp
-            else:
-                ops += self._count(out, name, scale=1.0 / self.amp)
+            if name in self.count_index:
+                layer_ops[name] = self._count(out, name)
             values[name] = out
-        if isinstance(self.units[self.out_name], NeuronUnit):
+        out_unit = self.units[self.out_name]
+        if isinstance(out_unit, NeuronUnit):
             spikes = binary_out
+            neurons = (out_unit.neurons, new_carry[self.out_name])
         else:
             spikes = values[self.out_name] * np.float32(1.0 / self.amp)
+            neurons = None
         if out_current is None:  # an output without neurons: its value is its input
             out_current = spikes
-        readout = self.readout.step(spikes, out_current, readout)
-        return new_carry, enc_state, readout, ops
+        readout = self.readout.step(spikes, out_current, readout, neurons)
+        counts = dict(counts)
+        if self.count_layers:
+            zeros = tf.zeros_like(counts["syn"])
+            per_layer = tf.stack([layer_ops.get(n, zeros) for n in self.count_layers], axis=1)
+            counts["layer"] = counts["layer"] + per_layer
+            counts["syn"] = counts["syn"] + tf.reduce_sum(per_layer, axis=1)
+        counts["neu"] = counts["neu"] + neuron_ops
+        return new_carry, enc_state, readout, counts
 
-    def _count(self, spikes: tf.Tensor, name: str, absolute: bool = False, scale: float = 1.0):
-        if not self.settings.count_ops or not self.fan_out[name]:
-            return tf.constant(0.0)
-        if absolute:
-            spikes = tf.abs(spikes)
+    def _count(self, spikes: tf.Tensor, name: str) -> tf.Tensor:
+        """Synaptic operations of one step's output of layer ``name``, per lane."""
+        events = tf.cast(tf.not_equal(spikes, 0), tf.float32)
         axes = list(range(1, len(spikes.shape)))
-        return tf.reduce_sum(spikes, axis=axes) * np.float32(self.fan_out[name] * scale)
+        return tf.reduce_sum(events * self.fan_out_tf[name], axis=axes)

@@ -30,6 +30,8 @@ import attrs
 import numpy as np
 import tensorflow as tf
 
+from snn_sim_ini.frames import FramesInput
+
 State = dict[str, tf.Tensor]
 
 
@@ -63,6 +65,28 @@ class NeuronParams:
             leak_decay=math.exp(-dt / cell.tau_m) if cell.leak else None,
             i_offset=float(cell.i_offset),
         )
+
+
+@attrs.frozen
+class NeuronContext:
+    """What a neuron model may need to know about its layer besides the shape.
+
+    Phased codes (``temporal_pattern``, ``ttfs``) work layer by layer: time is cut into
+    phases of ``phase_steps`` steps; a layer integrates its input during phase
+    ``integrate_phase`` (its depth - 1) and emits during phases ``fire_first`` to
+    ``fire_last`` (its depth, up to the last phase any consumer integrates in).
+    """
+
+    name: str = ""
+    #: The layer's bias (the linear op adds it every step; phased neurons take it out).
+    bias: np.ndarray | None = None
+    #: Steps per phase; 0: the code is not phased.
+    phase_steps: int = 0
+    integrate_phase: int = -1
+    fire_first: int = 0
+    fire_last: int = -1
+    #: The code's ``CodeSpec.params``.
+    params: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 def _zeros(batch: tf.Tensor, shape: tuple[int, ...], value: float = 0.0) -> tf.Tensor:
@@ -132,7 +156,11 @@ class PoissonInput:
         return spikes, {"count": count + tf.reduce_sum(tf.abs(spikes), axis=axes)}
 
 
-INPUT_ENCODERS: dict[str, type] = {"analog": AnalogInput, "poisson": PoissonInput}
+INPUT_ENCODERS: dict[str, type] = {
+    "analog": AnalogInput,
+    "poisson": PoissonInput,
+    "frames": FramesInput,
+}
 
 
 # -- resets -----------------------------------------------------------------------------
@@ -172,10 +200,21 @@ class IFNeurons:
     The membrane starts at ``v_init`` (:attr:`snn_core.config.Cell.initial_v`).
     """
 
-    def __init__(self, shape: tuple[int, ...], params: NeuronParams) -> None:
+    def __init__(
+        self, shape: tuple[int, ...], params: NeuronParams, ctx: NeuronContext | None = None
+    ) -> None:
         self.shape = shape
         self.p = params
         self.reset = RESETS[params.reset]
+        self.payloads = bool((ctx.params if ctx else {}).get("payloads", False))
+
+    def active(self, t: tf.Tensor) -> tf.Tensor | bool:
+        """Whether the neurons update their state at step ``t`` (counted as neuron ops)."""
+        return True
+
+    def potential(self, state: State) -> tf.Tensor:
+        """The membrane potential (for the ``potential`` readout)."""
+        return state["v"]
 
     def init_state(self, batch: tf.Tensor) -> State:
         state = {"v": _zeros(batch, self.shape, self.p.v_init)}
@@ -201,12 +240,19 @@ class IFNeurons:
         fired = v >= p.v_thresh
         if refractory is not None:
             fired = tf.logical_and(fired, tf.logical_not(refractory))
-        new = {"v": self.reset(v, fired, p)}
+        if self.payloads:
+            # a spike carries the whole membrane potential (in units of the threshold,
+            # since the engine scales spikes by v_thresh) and empties the membrane
+            out = tf.where(fired, v / p.v_thresh, np.float32(0))
+            new = {"v": tf.where(fired, np.float32(p.v_reset), v)}
+        else:
+            out = tf.cast(fired, tf.float32)
+            new = {"v": self.reset(v, fired, p)}
         if refractory is not None:
             new["refrac"] = tf.where(
                 fired, np.float32(p.refrac_steps), tf.maximum(state["refrac"] - 1.0, 0.0)
             )
-        return tf.cast(fired, tf.float32), new
+        return out, new
 
 
 class SpikingSoftmax:
@@ -220,9 +266,17 @@ class SpikingSoftmax:
     toolbox's Bernoulli draw. Refractoriness and clamping do not apply.
     """
 
-    def __init__(self, shape: tuple[int, ...], params: NeuronParams) -> None:
+    def __init__(
+        self, shape: tuple[int, ...], params: NeuronParams, ctx: NeuronContext | None = None
+    ) -> None:
         self.shape = shape
         self.p = params
+
+    def active(self, t: tf.Tensor) -> tf.Tensor | bool:
+        return True
+
+    def potential(self, state: State) -> tf.Tensor:
+        return state["a"]
 
     def init_state(self, batch: tf.Tensor) -> State:
         return {"a": _zeros(batch, self.shape), "u": _zeros(batch, self.shape)}
@@ -251,7 +305,7 @@ class SpikeCount:
     def init_state(self, batch: tf.Tensor) -> State:
         return {"count": _zeros(batch, (self.n,))}
 
-    def step(self, spikes: tf.Tensor, current: tf.Tensor, state: State) -> State:
+    def step(self, spikes: tf.Tensor, current: tf.Tensor, state: State, neurons=None) -> State:
         return {"count": state["count"] + tf.reshape(spikes, [-1, self.n])}
 
     def scores(self, state: State) -> tf.Tensor:
@@ -269,7 +323,7 @@ class Membrane:
     def init_state(self, batch: tf.Tensor) -> State:
         return {"v": _zeros(batch, (self.n,))}
 
-    def step(self, spikes: tf.Tensor, current: tf.Tensor, state: State) -> State:
+    def step(self, spikes: tf.Tensor, current: tf.Tensor, state: State, neurons=None) -> State:
         return {"v": state["v"] + tf.reshape(current, [-1, self.n])}
 
     def scores(self, state: State) -> tf.Tensor:
@@ -319,3 +373,279 @@ MAXPOOL_SCORES: dict[str, Callable[[float, float], Callable[..., tf.Tensor]]] = 
     "exp_max": _exp_max,
     "avg_max": _avg_max,
 }
+
+
+# -- phased codes: bit patterns (temporal_pattern) and time to first spike (ttfs) ----------
+#
+# These codes work layer by layer (see :class:`NeuronContext`): the input layer emits
+# during phase 0, a layer at depth d integrates during phase d - 1 and emits during
+# phase d (and later phases if a deeper consumer needs its output again); the output
+# layer's value is complete at the end of phase D - 1 (D: its depth).
+
+
+def _phase(t: tf.Tensor, steps: int) -> tuple[tf.Tensor, tf.Tensor]:
+    steps_t = tf.constant(steps, tf.int32)
+    return t // steps_t, t % steps_t
+
+
+def _between(phase: tf.Tensor, first: int, last: int) -> tf.Tensor:
+    return tf.logical_and(phase >= first, phase <= last)
+
+
+def quantize_bits(value: tf.Tensor, num_bits: int) -> tf.Tensor:
+    """``floor(clip(value, 0, 1) * 2**num_bits)``, at most ``2**num_bits - 1`` (float64)."""
+    top = float(2**num_bits - 1)
+    v = tf.cast(value, tf.float64)
+    return tf.clip_by_value(tf.floor(v * float(2**num_bits)), 0.0, top)
+
+
+def bit_of(q: tf.Tensor, k: tf.Tensor, num_bits: int) -> tf.Tensor:
+    """Bit ``k`` (0: the most significant, weight 1/2) of ``q / 2**num_bits``, as float32."""
+    shift = tf.pow(tf.constant(2.0, tf.float64), tf.cast(num_bits - 1 - k, tf.float64))
+    return tf.cast(tf.math.floormod(tf.floor(q / shift), 2.0), tf.float32)
+
+
+class BitsInput:
+    """``temporal_pattern`` input: each value as ``num_bits`` binary spikes, MSB first.
+
+    Step ``k`` of a phase carries bit ``k`` of ``floor(clip(|x|, 0, 1) * 2**num_bits)``
+    (weight ``2**-(k + 1)``) with the sign of ``x``; the receiving layer applies the
+    weights. Values of 1 and more are clipped to ``1 - 2**-num_bits``.
+    """
+
+    static = False
+
+    def __init__(self, params: Mapping[str, Any], dt: float) -> None:
+        self.num_bits = int(params.get("num_bits", 8))
+        self.fire_last = 0
+
+    def bind(self, ctx: NeuronContext) -> None:
+        """Learn the phases the input emits in (set by the engine)."""
+        self.fire_last = ctx.fire_last
+
+    def prepare(self, x: tf.Tensor) -> State:
+        return {"q": quantize_bits(tf.abs(x), self.num_bits), "sign": tf.sign(x)}
+
+    def init_state(self, x: tf.Tensor) -> State:
+        return {}
+
+    def step(self, consts: State, state: State, t: tf.Tensor, seed: tf.Tensor):
+        phase, k = _phase(t, self.num_bits)
+        on = tf.cast(phase <= self.fire_last, tf.float32)
+        return bit_of(consts["q"], k, self.num_bits) * consts["sign"] * on, state
+
+
+class BitNeurons:
+    """``temporal_pattern`` neurons: integrate bit-weighted input, re-emit as bits.
+
+    During its integration phase the layer accumulates ``a += 2**-(k + 1) * (W s_k)``
+    over the ``num_bits`` steps ``k`` (plus the bias once), which is exactly the ANN's
+    pre-activation of the quantized inputs; during its firing phase(s) it emits the bits
+    of ``floor(clip(a / v_thresh, 0, 1) * 2**num_bits)`` (ReLU and quantization in one),
+    most significant first. Each neuron spikes at most ``num_bits`` times per phase.
+    """
+
+    phased = True
+
+    @staticmethod
+    def phase_steps(params: Mapping[str, Any], num_steps: int, depth: int) -> int:
+        """Steps per phase: one per bit."""
+        return int(params.get("num_bits", 8))
+
+    def __init__(self, shape: tuple[int, ...], params: NeuronParams, ctx: NeuronContext) -> None:
+        self.shape = shape
+        self.theta = np.float32(params.v_thresh)
+        self.ctx = ctx
+        self.num_bits = ctx.phase_steps
+        bias = np.zeros(shape[-1:], np.float32) if ctx.bias is None else ctx.bias
+        self.bias = np.broadcast_to(np.asarray(bias, np.float32), shape[-1:])
+
+    def init_state(self, batch: tf.Tensor) -> State:
+        return {"a": _zeros(batch, self.shape)}
+
+    def active(self, t: tf.Tensor) -> tf.Tensor:
+        phase, _ = _phase(t, self.num_bits)
+        c = self.ctx
+        return tf.logical_or(phase == c.integrate_phase, _between(phase, c.fire_first, c.fire_last))
+
+    def potential(self, state: State) -> tf.Tensor:
+        return state["a"]
+
+    def step(self, current: tf.Tensor, state: State, t: tf.Tensor, clamped: tf.Tensor | None):
+        c = self.ctx
+        phase, k = _phase(t, self.num_bits)
+        integrating = phase == c.integrate_phase
+        first = tf.logical_and(integrating, tf.equal(k, 0))
+        a = tf.where(first, np.float32(0), state["a"])
+        weight = tf.pow(np.float32(0.5), tf.cast(k + 1, tf.float32))
+        b = tf.constant(self.bias)
+        add = (current - b) * weight + b * tf.cast(tf.equal(k, 0), tf.float32)
+        a = a + add * tf.cast(integrating, tf.float32)
+        q = quantize_bits(a / self.theta, self.num_bits)
+        firing = tf.cast(_between(phase, c.fire_first, c.fire_last), tf.float32)
+        return bit_of(q, k, self.num_bits) * firing, {"a": a}
+
+
+class TTFSInput:
+    """``ttfs`` input: each value as one spike whose earliness encodes its size.
+
+    In a phase of ``P`` steps, a value ``x`` (clipped to ``[0, 1]``, sign carried by the
+    spike) fires at local step ``P - round(|x| P)``; ``round(|x| P) = 0`` does not fire.
+    A consumer that integrates a constant current from the spike on until the end of the
+    phase receives ``round(|x| P) / P`` per unit weight and step: the value, quantized to
+    ``1 / P``.
+    """
+
+    static = False
+
+    def __init__(self, params: Mapping[str, Any], dt: float) -> None:
+        self.steps = 0
+        self.fire_last = 0
+
+    def bind(self, ctx: NeuronContext) -> None:
+        self.steps = ctx.phase_steps
+        self.fire_last = ctx.fire_last
+
+    def prepare(self, x: tf.Tensor) -> State:
+        levels = tf.round(tf.clip_by_value(tf.abs(x), 0.0, 1.0) * self.steps)
+        # local step of the spike; P (never reached) for a value that rounds to zero
+        return {"when": tf.cast(self.steps - levels, tf.int32), "sign": tf.sign(x)}
+
+    def init_state(self, x: tf.Tensor) -> State:
+        return {}
+
+    def step(self, consts: State, state: State, t: tf.Tensor, seed: tf.Tensor):
+        phase, k = _phase(t, self.steps)
+        fire = tf.logical_and(tf.equal(consts["when"], k), phase <= self.fire_last)
+        return tf.cast(fire, tf.float32) * consts["sign"], state
+
+
+class TTFSNeurons:
+    """``ttfs`` neurons: at most one spike per phase, earlier for a larger value.
+
+    Integration phase (``P`` steps): an incoming spike switches on a constant synaptic
+    current (its weight) until the end of the phase, ``I += W s``; the membrane integrates
+    ``V += I + b``, so at the end ``V = P (W x + b)`` for the inputs' quantized values
+    ``x``. Firing phase: the membrane's value ``V / (P v_thresh)`` rises by ``1 / P`` per
+    step (a constant ramp current) and the neuron fires once, when it crosses
+    ``1 - 1 / (2P)``: at local step ``P - round(value P)``, so larger values fire earlier,
+    values of at least 1 at once, and values below ``1 / (2P)`` (ReLU) never.
+    With ``dyn_thresh`` the threshold is raised during the integration phase by the most
+    input the neuron may still receive, and the neuron may fire as soon as its value is
+    certain (see :class:`TTFSDynThreshNeurons`).
+    """
+
+    phased = True
+
+    @staticmethod
+    def phase_steps(params: Mapping[str, Any], num_steps: int, depth: int) -> int:
+        """``params["phase_steps"]`` or, when 0, the duration split into ``depth + 1``
+        phases (the output layer's depth, plus its own firing phase)."""
+        return int(params.get("phase_steps", 0)) or num_steps // (depth + 1)
+
+    def __init__(self, shape: tuple[int, ...], params: NeuronParams, ctx: NeuronContext) -> None:
+        self.shape = shape
+        self.theta = np.float32(params.v_thresh)
+        self.ctx = ctx
+        self.steps = ctx.phase_steps
+        bias = np.zeros(shape[-1:], np.float32) if ctx.bias is None else ctx.bias
+        self.bias = np.broadcast_to(np.asarray(bias, np.float32), shape[-1:])
+
+    def init_state(self, batch: tf.Tensor) -> State:
+        z = _zeros(batch, self.shape)
+        return {"i": z, "v": z, "fired": z}
+
+    def active(self, t: tf.Tensor) -> tf.Tensor:
+        phase, _ = _phase(t, self.steps)
+        c = self.ctx
+        return tf.logical_or(phase == c.integrate_phase, _between(phase, c.fire_first, c.fire_last))
+
+    def potential(self, state: State) -> tf.Tensor:
+        """The value the membrane encodes (``V / (P v_thresh)``)."""
+        return state["v"] / (self.steps * self.theta)
+
+    def step(self, current: tf.Tensor, state: State, t: tf.Tensor, clamped: tf.Tensor | None):
+        c = self.ctx
+        phase, k = _phase(t, self.steps)
+        integrating = phase == c.integrate_phase
+        start = tf.logical_and(integrating, tf.equal(k, 0))
+        i = tf.where(start, np.float32(0), state["i"])
+        v = tf.where(start, np.float32(0), state["v"])
+        on = tf.cast(integrating, tf.float32)
+        b = tf.constant(self.bias)
+        i = i + (current - b) * on
+        v = v + (i + b) * on
+        firing = _between(phase, c.fire_first, c.fire_last)
+        fired = tf.where(tf.equal(k, 0), np.float32(0), state["fired"])
+        ramp = v / (self.steps * self.theta) + tf.cast(k, tf.float32) / self.steps
+        cross = ramp >= np.float32(1.0 - 0.5 / self.steps)
+        fire = tf.logical_and(tf.logical_and(firing, cross), fired < 0.5)
+        s = tf.cast(fire, tf.float32)
+        return s, {"i": i, "v": v, "fired": fired + s}
+
+
+class Potential:
+    """Scores are the output neurons' potential as their neuron model defines it (the
+    integrated value of a phased code's output layer, the membrane of IF neurons)."""
+
+    def __init__(self, num_classes: int) -> None:
+        self.n = num_classes
+
+    def init_state(self, batch: tf.Tensor) -> State:
+        return {"v": _zeros(batch, (self.n,))}
+
+    def step(self, spikes: tf.Tensor, current: tf.Tensor, state: State, neurons=None) -> State:
+        model, nstate = neurons
+        return {"v": tf.reshape(model.potential(nstate), [-1, self.n])}
+
+    def scores(self, state: State) -> tf.Tensor:
+        return state["v"]
+
+
+class FirstSpike:
+    """The earliest output spike decides (time to first spike).
+
+    Score of a class: ``2 + steps left after its first spike + sigmoid(potential)`` once
+    it has fired (so earlier is better and simultaneous spikes are ranked by potential),
+    ``sigmoid(potential)`` before (the membrane decides while no output has fired; with
+    early stopping a sample stops at its first output spike).
+    """
+
+    #: Steps of a sample (set by the engine); scores stay exact float32 integers below 2**23.
+    horizon: float = 1e4
+
+    def __init__(self, num_classes: int) -> None:
+        self.n = num_classes
+
+    def init_state(self, batch: tf.Tensor) -> State:
+        return {
+            "first": _zeros(batch, (self.n,), -1.0),
+            "t": _zeros(batch, ()),
+            "p": _zeros(batch, (self.n,)),
+        }
+
+    def step(self, spikes: tf.Tensor, current: tf.Tensor, state: State, neurons=None) -> State:
+        s = tf.reshape(spikes, [-1, self.n])
+        t = state["t"] + 1.0
+        new = tf.logical_and(s > 0, state["first"] < 0)
+        first = tf.where(new, tf.broadcast_to(t[:, None], tf.shape(s)), state["first"])
+        p = state["p"]
+        if neurons is not None:
+            model, nstate = neurons
+            p = tf.reshape(model.potential(nstate), [-1, self.n])
+        return {"first": first, "t": t, "p": p}
+
+    def scores(self, state: State) -> tf.Tensor:
+        fired = state["first"] >= 0
+        bonus = tf.where(fired, 2.0 + 2.0 * (self.horizon + 1.0 - state["first"]), 0.0)
+        return bonus + tf.sigmoid(state["p"])
+
+    def settled(self, state: State) -> tf.Tensor:
+        """``(batch,)``: an output neuron has fired."""
+        return tf.reduce_any(state["first"] >= 0, axis=-1)
+
+
+INPUT_ENCODERS.update({"bits": BitsInput, "ttfs": TTFSInput})
+NEURON_MODELS.update({"bits": BitNeurons, "ttfs": TTFSNeurons})
+SOFTMAX_NEURONS.update({"bits": BitNeurons, "ttfs": TTFSNeurons})
+READOUTS.update({"potential": Potential, "first_spike": FirstSpike})

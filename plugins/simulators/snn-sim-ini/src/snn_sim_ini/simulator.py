@@ -47,6 +47,10 @@ class IniOptions:
     device: Literal["auto", "cpu", "gpu"] = "auto"
     #: Count synaptic operations (spikes times fan-out) at every step.
     count_synaptic_ops: bool = True
+    #: Each spike of an integrate-and-fire neuron carries the neuron's membrane potential
+    #: (a float payload) and resets the membrane to ``v_reset``: the receiving layer gets
+    #: the exact charge instead of threshold-sized quanta (the SNN Toolbox's ``payloads``).
+    payloads: bool = False
 
 
 class IniSimulator(Simulator):
@@ -58,9 +62,16 @@ class IniSimulator(Simulator):
         {
             "input:analog",
             "input:poisson",
+            "input:frames",
+            "input:bits",
+            "input:ttfs",
             "neuron:if",
+            "neuron:bits",
+            "neuron:ttfs",
             "readout:spike_count",
             "readout:membrane",
+            "readout:potential",
+            "readout:first_spike",
             "reset:subtract",
             "reset:zero",
             "reset:modulo",
@@ -122,6 +133,8 @@ class IniSimulator(Simulator):
             maxpool_window=opts.maxpool_window,
             clamp=read_clamp_indices(simulation.clamp_indices, network),
             count_ops=opts.count_synaptic_ops,
+            early_stopping=bool(simulation.early_stopping),
+            payloads=opts.payloads,
         )
         self._simulation = simulation
         self._settings = settings
@@ -143,7 +156,8 @@ class IniSimulator(Simulator):
         Parameters
         ----------
         x
-            ``(batch, *input_shape)`` float32 samples.
+            ``(batch, *input_shape)`` float32 samples, or ``(batch, frames, *input_shape)``
+            frame sequences for the ``frames`` input encoding.
         sample_indices
             Index of each sample in the test set (decides resets and random seeds).
         """
@@ -171,7 +185,18 @@ class IniSimulator(Simulator):
             scores=scores[:n],
             timesteps=steps.astype(np.float64) * self._settings.dt,
             synaptic_ops=ops[:n].mean(axis=0) if self._settings.count_ops and n else None,
+            records=self._stats(n),
         )
+
+    def _stats(self, n: int) -> dict[str, np.ndarray]:
+        """Per-sample counts of the last batch (``records`` the pipeline reads for the
+        ``operations`` block of results.json): ``neuron_ops`` ``(n, reports)``
+        cumulative, ``steps_used`` ``(n,)``, ``synaptic_ops_layer:<name>`` ``(n,)``."""
+        stats = self._engine.last_stats
+        out = {"neuron_ops": stats["neuron_ops"][:n], "steps_used": stats["steps"][:n]}
+        for name, ops in stats["layer_ops"].items():
+            out[f"synaptic_ops_layer:{name}"] = ops[:n]
+        return out
 
     def close(self) -> None:
         """Drop the compiled graph and the carried state."""
