@@ -130,22 +130,22 @@ def bench_model(name: str, samples: int, duration: int) -> dict:
 
 
 def bench_normalization(samples: int) -> dict:
-    """Peak memory of percentile normalization over ``samples`` images (own process)."""
+    """Peak memory of percentile normalization over ``samples`` images (own process),
+    streamed from disk by the npz reader as a run would."""
+    from snn_dataset_npz.reader import NpzReader
     from snn_normalizer_percentile import PercentileNormalizer
 
+    from snn_core.config import structure
     from snn_core.network import Network
 
-    parsed = RESULTS / "bn_maxpool_parsed.h5"
-    network = Network.load(parsed)
-    x = np.load(DATA / f"x_norm_{samples}.npy", mmap_mode="r")
+    network = Network.load(RESULTS / "bn_maxpool_parsed.h5")
+    options = structure(
+        NpzReader.Options, {"path": str(DATA), "x_norm": f"x_norm_{samples}.npy"}, where="[bench]"
+    )
+    dataset = NpzReader(options).open(DATA)
     base = peak_rss_mb()
-
-    def batches():
-        for i in range(0, len(x), 256):
-            yield np.asarray(x[i : i + 256])
-
     t0 = time.perf_counter()
-    PercentileNormalizer().normalize(network, batches, cache_dir=None)
+    PercentileNormalizer().normalize(network, lambda: dataset.norm_batches(256), cache_dir=None)
     return {
         "samples": samples,
         "peak_rss_mb": peak_rss_mb(),

@@ -160,9 +160,39 @@ class MaxPoolUnit:
         self.analog = layer_op(layer, network)
         out_shape = tuple(layer.shape)
         self.out_spatial = out_shape[:-1] if self.rank == 2 else (1, *out_shape[:-1])
+        # Fast path for the common case (fir_max, 2-D, non-overlapping, unpadded windows):
+        # pooling ops instead of patch extraction. fir_max scores are multiples of the
+        # spike amplitude, so a tie-breaker below a quarter of it keeps the row-major
+        # first input of a tied window the winner, exactly as the general path does.
+        self.fast = (
+            settings.maxpool_type == "fir_max"
+            and self.rank == 2
+            and not self.padded
+            and self.strides == self.size
+            and not settings.payloads
+        )
+        if self.fast:
+            ph, pw = self.size
+            rows, cols = (self.in_shape[0] // ph) * ph, (self.in_shape[1] // pw) * pw
+            k = (np.arange(rows)[:, None] % ph) * pw + (np.arange(cols)[None, :] % pw)
+            eps = 0.25 * settings.neuron.v_thresh / (ph * pw)
+            self.crop = (rows, cols)
+            self.tiebreak = tf.constant((-eps * k)[..., None].astype(np.float32))
 
     def init_state(self, batch: tf.Tensor) -> P.State:
         return {"score": P._zeros(batch, self.in_shape)}
+
+    def _fast_step(self, spikes: tf.Tensor, score: tf.Tensor) -> tf.Tensor:
+        rows, cols = self.crop
+        ph, pw = self.size
+        ranked = score[:, :rows, :cols, :] + self.tiebreak
+        best = tf.nn.max_pool2d(ranked, self.size, self.size, "VALID")
+        best = tf.repeat(tf.repeat(best, ph, axis=1), pw, axis=2)
+        winners = tf.cast(ranked >= best, tf.float32)
+        passed = tf.nn.avg_pool2d(
+            spikes[:, :rows, :cols, :] * winners, self.size, self.size, "VALID"
+        )
+        return passed * np.float32(ph * pw)
 
     def _patches(self, x: tf.Tensor, fill: float) -> tf.Tensor:
         if self.rank == 1:
@@ -179,6 +209,8 @@ class MaxPoolUnit:
     def step(self, inputs: list[tf.Tensor], current: tf.Tensor | None, state, t):
         spikes = inputs[0]
         score = self.update(state["score"], spikes, t)
+        if self.fast:
+            return self._fast_step(spikes, score), {"score": score}
         win = tf.argmax(self._patches(score, -1e30), axis=3)
         onehot = tf.one_hot(win, self.size[0] * self.size[1], axis=3, dtype=tf.float32)
         out = tf.reduce_sum(self._patches(spikes, 0.0) * onehot, axis=3)
