@@ -792,6 +792,13 @@ def import_ini(path: Path, out: Path | None = None) -> str:
         "the SNN Toolbox starts every membrane at v_rest; remove for snn's half-threshold "
         "start (more accurate at short durations)",
     )
+    if selectors["simulator"] == "ini" and "maxpool_type" not in values:
+        doc.set(
+            "simulator.maxpool_type",
+            "fir_max",
+            "the SNN Toolbox's default; remove for snn's membrane_max (ranks inputs by "
+            "their input current, more accurate)",
+        )
     if selectors["code"] == "temporal_mean_rate":
         doc.set(
             "code.readout",

@@ -167,12 +167,13 @@ def test_snn_accuracy_approaches_ann(kind: str) -> None:
 
 @pytest.mark.slow
 def test_defaults_are_accurate_at_few_steps() -> None:
-    """Half-threshold initial membranes and the membrane readout (snn's defaults) beat
-    the SNN Toolbox's conventions (start at rest, count output spikes) at short
+    """Half-threshold initial membranes, the membrane readout and membrane-ranked max
+    pooling (snn's defaults) beat
+    the SNN Toolbox's conventions (start at rest, count output spikes, fir_max) at short
     durations, on the same trained CNN."""
     from snn_code_rate import TemporalMeanRate
     from snn_code_rate.code import RateOptions
-    from snn_sim_ini.simulator import IniSimulator
+    from snn_sim_ini.simulator import IniOptions, IniSimulator
 
     from snn_core.config import Cell
 
@@ -181,11 +182,16 @@ def test_defaults_are_accurate_at_few_steps() -> None:
     ann_acc = (forward(network, x_test)["out"].argmax(1) == y_test).mean()
     sim_cfg = Simulation(duration=20, batch_size=len(x_test))
     accs = {}
-    for label, cell, code in [
-        ("toolbox", Cell(v_init=0.0), RateOptions(readout="spike_count")),
-        ("snn", Cell(), RateOptions()),
+    for label, cell, code, sim_options in [
+        (
+            "toolbox",
+            Cell(v_init=0.0),
+            RateOptions(readout="spike_count"),
+            IniOptions(maxpool_type="fir_max"),
+        ),
+        ("snn", Cell(), RateOptions(), IniOptions()),
     ]:
-        sim = IniSimulator()
+        sim = IniSimulator(sim_options)
         sim.prepare(network, TemporalMeanRate(code), cell, sim_cfg)
         out = sim.run_batch(x_test, np.arange(len(x_test)))
         accs[label] = (out.scores.argmax(2) == y_test[:, None]).mean(0)

@@ -136,6 +136,10 @@ class NeuronUnit:
         return self.neurons.step(current, state, t, clamped)
 
 
+#: Suffix of the ``values`` key under which a layer's input current is kept for a max pool.
+CURRENT = "/current"
+
+
 class MaxPoolUnit:
     """Spiking max pooling: each window passes the spikes of its best-scored input."""
 
@@ -164,8 +168,9 @@ class MaxPoolUnit:
         # pooling ops instead of patch extraction. fir_max scores are multiples of the
         # spike amplitude, so a tie-breaker below a quarter of it keeps the row-major
         # first input of a tied window the winner, exactly as the general path does.
+        self.by_current = False  # set by the engine for membrane_max
         self.fast = (
-            settings.maxpool_type == "fir_max"
+            settings.maxpool_type in ("fir_max", "membrane_max")
             and self.rank == 2
             and not self.padded
             and self.strides == self.size
@@ -175,7 +180,8 @@ class MaxPoolUnit:
             ph, pw = self.size
             rows, cols = (self.in_shape[0] // ph) * ph, (self.in_shape[1] // pw) * pw
             k = (np.arange(rows)[:, None] % ph) * pw + (np.arange(cols)[None, :] % pw)
-            eps = 0.25 * settings.neuron.v_thresh / (ph * pw)
+            scale = 0.25 if settings.maxpool_type == "fir_max" else 1e-6
+            eps = scale * settings.neuron.v_thresh / (ph * pw)
             self.crop = (rows, cols)
             self.tiebreak = tf.constant((-eps * k)[..., None].astype(np.float32))
 
@@ -189,10 +195,10 @@ class MaxPoolUnit:
         best = tf.nn.max_pool2d(ranked, self.size, self.size, "VALID")
         best = tf.repeat(tf.repeat(best, ph, axis=1), pw, axis=2)
         winners = tf.cast(ranked >= best, tf.float32)
-        passed = tf.nn.avg_pool2d(
-            spikes[:, :rows, :cols, :] * winners, self.size, self.size, "VALID"
-        )
-        return passed * np.float32(ph * pw)
+        # Spikes are non-negative, so the max over the winners passes the winner's spike;
+        # inputs still tied (equal currents) have equal spike trains, and none is counted
+        # twice.
+        return tf.nn.max_pool2d(spikes[:, :rows, :cols, :] * winners, self.size, self.size, "VALID")
 
     def _patches(self, x: tf.Tensor, fill: float) -> tf.Tensor:
         if self.rank == 1:
@@ -208,7 +214,7 @@ class MaxPoolUnit:
 
     def step(self, inputs: list[tf.Tensor], current: tf.Tensor | None, state, t):
         spikes = inputs[0]
-        score = self.update(state["score"], spikes, t)
+        score = self.update(state["score"], inputs[1] if self.by_current else spikes, t)
         if self.fast:
             return self._fast_step(spikes, score), {"score": score}
         win = tf.argmax(self._patches(score, -1e30), axis=3)
@@ -340,6 +346,14 @@ class Engine:
                 f"output layer {self.out_name!r} depends on the input only through "
                 "pass-through layers; the network has no spiking neurons to read"
             )
+        # A max pool ranked by membrane ("membrane_max") reads its input layer's current.
+        self.current_needed: set[str] = set()
+        for name, unit in self.units.items():
+            if isinstance(unit, MaxPoolUnit) and settings.maxpool_type == "membrane_max":
+                src = network[name].inputs[0]
+                unit.by_current = isinstance(self.units.get(src), NeuronUnit)
+                if unit.by_current:
+                    self.current_needed.add(src)
         self.fan_out = fan_out(network)
         #: Layers whose spikes cost synaptic operations (input, neurons, max pools).
         self.count_layers: list[str] = []
@@ -637,11 +651,16 @@ class Engine:
             if isinstance(unit, PassUnit):
                 values[name] = unit.op(ins)
                 continue
+            if isinstance(unit, MaxPoolUnit) and unit.by_current:
+                ins = [*ins, values[layer.inputs[0] + CURRENT]]
             current = currents.get(name)
-            if name == self.out_name and isinstance(unit, NeuronUnit) and current is None:
+            wanted = name == self.out_name or name in self.current_needed
+            if wanted and isinstance(unit, NeuronUnit) and current is None:
                 current = unit.op(ins)
             if name == self.out_name:
                 out_current = current
+            if name in self.current_needed:
+                values[name + CURRENT] = current
             out, new_carry[name] = unit.step(ins, current, carry[name], t)
             if isinstance(unit, NeuronUnit):
                 active = unit.neurons.active(t)

@@ -369,6 +369,10 @@ def _avg_max(window_ms: float, dt: float) -> Callable[[tf.Tensor, tf.Tensor, tf.
 #: ``avg_max``: its mean spikes per step, a running mean over the steps so far that becomes
 #: an exponential moving average with horizon ``window / dt`` steps once that many passed.
 MAXPOOL_SCORES: dict[str, Callable[[float, float], Callable[..., tf.Tensor]]] = {
+    # membrane_max: the same accumulation as fir_max, of the input neurons' input current
+    # (their membrane potential without resets) instead of their spikes, so the window's
+    # winner is the input with the largest estimated activation from the first step on.
+    "membrane_max": _fir_max,
     "fir_max": _fir_max,
     "exp_max": _exp_max,
     "avg_max": _avg_max,

@@ -35,9 +35,11 @@ class IniOptions:
     """Options of the ``[simulator]`` table for ``name = "ini"``."""
 
     #: Spiking max pooling: the window passes the spikes of the input with the highest
-    #: spike count so far (``fir_max``), exponentially filtered spike train (``exp_max``)
-    #: or moving-average rate (``avg_max``).
-    maxpool_type: Literal["fir_max", "exp_max", "avg_max"] = "fir_max"
+    #: accumulated input current so far (``membrane_max``, the default: it ranks inputs by
+    #: their estimated activation from the first step on), the highest spike count so far
+    #: (``fir_max``, the SNN Toolbox's default), exponentially filtered spike train
+    #: (``exp_max``) or moving-average rate (``avg_max``).
+    maxpool_type: Literal["membrane_max", "fir_max", "exp_max", "avg_max"] = "membrane_max"
     #: Time constant (``exp_max``) or averaging horizon (``avg_max``) of the max-pool
     #: score, in ms.
     maxpool_window: float = attrs.field(default=10.0, validator=v.gt(0))
