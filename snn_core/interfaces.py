@@ -249,7 +249,15 @@ class BatchOutput:
     timesteps
         Simulated time (ms) of each reported step.
     synaptic_ops
-        Optional ``(len(timesteps),)`` cumulative synaptic operations per sample.
+        Optional ``(len(timesteps),)`` cumulative synaptic operations per sample (the
+        batch's mean).
+    neuron_ops
+        Optional ``(batch, len(timesteps))`` cumulative neuron state updates per sample.
+    steps_used
+        Optional ``(batch,)`` steps each sample ran until its readout settled (early
+        stopping); all steps where absent.
+    synaptic_ops_per_layer
+        Optional layer name -> ``(batch,)`` synaptic operations its spikes caused.
     records
         Optional extra arrays requested through ``log_vars``, by name.
     """
@@ -257,6 +265,9 @@ class BatchOutput:
     scores: np.ndarray
     timesteps: np.ndarray
     synaptic_ops: np.ndarray | None = None
+    neuron_ops: np.ndarray | None = None
+    steps_used: np.ndarray | None = None
+    synaptic_ops_per_layer: Mapping[str, np.ndarray] = attrs.field(factory=dict)
     records: Mapping[str, np.ndarray] = attrs.field(factory=dict)
 
 

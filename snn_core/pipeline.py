@@ -29,6 +29,7 @@ from snn_core.config import (
 )
 from snn_core.errors import CapabilityError, ConfigError, DatasetError
 from snn_core.interfaces import (
+    BatchOutput,
     CodeSpec,
     Dataset,
     DatasetReader,
@@ -488,7 +489,7 @@ class Run:
                 if out.synaptic_ops is not None:
                     ops = np.asarray(out.synaptic_ops, np.float64) * len(x)
                     ops_total = ops if ops_total is None else ops_total + ops
-                _add_op_stats(stats, out.records)
+                _add_op_stats(stats, out)
                 for name, arr in out.records.items():
                     if name in exp.output.log_vars or "all" in exp.output.log_vars:
                         records.setdefault(name, []).append(np.asarray(arr))
@@ -533,10 +534,12 @@ class Run:
             plot_operations(self.results, self.run_dir / "operations.png", rc)
 
 
-def _add_op_stats(stats: dict[str, Any], records: Any) -> None:
-    """Sum a batch's per-sample operation records (see :func:`operations_block`)."""
-    for name, arr in records.items():
-        if name in ("neuron_ops", "steps_used") or name.startswith("synaptic_ops_layer:"):
+def _add_op_stats(stats: dict[str, Any], out: BatchOutput) -> None:
+    """Sum a batch's per-sample operation counts (see :func:`operations_block`)."""
+    found = {"neuron_ops": out.neuron_ops, "steps_used": out.steps_used}
+    found.update({f"synaptic_ops_layer:{k}": v for k, v in out.synaptic_ops_per_layer.items()})
+    for name, arr in found.items():
+        if arr is not None:
             total = np.asarray(arr, np.float64).sum(axis=0)
             stats[name] = total if name not in stats else stats[name] + total
 

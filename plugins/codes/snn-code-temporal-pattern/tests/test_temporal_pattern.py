@@ -58,8 +58,8 @@ def test_reconstructs_the_quantized_activation_exactly(bits):
     np.testing.assert_allclose(out.scores[:, -1], quantized, atol=1e-6)
     # and spikes once per set bit: synaptic ops of 'h' = set bits x fan-out (5)
     set_bits = np.array([[bin(int(v)).count("1") for v in row] for row in quantized * 2**bits])
-    np.testing.assert_allclose(out.records["synaptic_ops_layer:h"], 5 * set_bits.sum(1))
-    np.testing.assert_allclose(out.records["synaptic_ops_layer:in"], 5 * set_bits.sum(1))
+    np.testing.assert_allclose(out.synaptic_ops_per_layer["h"], 5 * set_bits.sum(1))
+    np.testing.assert_allclose(out.synaptic_ops_per_layer["in"], 5 * set_bits.sum(1))
 
 
 def test_synaptic_and_neuron_ops_by_hand():
@@ -73,7 +73,7 @@ def test_synaptic_and_neuron_ops_by_hand():
     np.testing.assert_allclose(out.synaptic_ops, [2, 2, 4, 4, 4])
     np.testing.assert_allclose(out.scores[0, -1], [0.625, 0.3125])
     # the 2 output neurons update during their integration phase (3 steps) and firing phase
-    np.testing.assert_allclose(out.records["neuron_ops"][0], [2, 4, 6, 8, 10])
+    np.testing.assert_allclose(out.neuron_ops[0], [2, 4, 6, 8, 10])
 
 
 def test_too_short_a_duration_names_what_is_needed():
@@ -93,4 +93,4 @@ def test_reaches_the_anns_accuracy_at_8_bits_with_batches():
         out = run(net, x_test, bits=8, duration=8 * 3, early_stopping=True)
         snn = (out.scores[:, -1].argmax(1) == y_test).mean()
         assert abs(snn - ann) <= 0.01, (kind, snn, ann)
-        assert out.records["steps_used"].max() <= 8 * 3
+        assert out.steps_used.max() <= 8 * 3

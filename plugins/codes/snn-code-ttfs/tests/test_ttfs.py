@@ -71,10 +71,10 @@ def test_each_neuron_fires_at_most_once():
     fires = (np.round(np.clip(hidden, 0, None) * p) >= 1).sum(1)
     # a spike of 'h' costs its fan-out (6): at most one spike per neuron, exactly those
     # whose value rounds to at least 1/P
-    spikes = out.records["synaptic_ops_layer:h"] / 6
+    spikes = out.synaptic_ops_per_layer["h"] / 6
     assert np.all(spikes <= 6)
     np.testing.assert_array_equal(spikes, fires)
-    inputs = out.records["synaptic_ops_layer:in"] / 6
+    inputs = out.synaptic_ops_per_layer["in"] / 6
     np.testing.assert_array_equal(inputs, (np.round(x * p) >= 1).sum(1))
 
 
@@ -87,8 +87,8 @@ def test_earliest_output_decides_and_early_stopping_stops_there():
     np.testing.assert_array_equal(early.scores[:, -1].argmax(1), [1, 0])
     # phases of 30 steps: the output integrates in phase 1 and fires in phase 2, at local
     # step 30 - round(0.9 * 30) = 3 (sample 0) and 30 - 21 = 9 (sample 1)
-    np.testing.assert_array_equal(early.records["steps_used"], [60 + 3 + 1, 60 + 9 + 1])
-    assert np.all(full.records["steps_used"] == early.records["steps_used"])
+    np.testing.assert_array_equal(early.steps_used, [60 + 3 + 1, 60 + 9 + 1])
+    assert np.all(full.steps_used == early.steps_used)
     assert early.synaptic_ops[-1] <= full.synaptic_ops[-1]
 
 
@@ -104,7 +104,7 @@ def test_within_one_point_of_the_ann_at_200_steps():
         out = run(net, x_test, 200, early_stopping=True)
         snn = (out.scores[:, -1].argmax(1) == y_test).mean()
         assert snn >= ann - 0.01, (kind, snn, ann)
-        assert out.records["steps_used"].mean() < 200
+        assert out.steps_used.mean() < 200
 
 
 @pytest.mark.parametrize("readout", ["first_spike", "potential"])

@@ -183,22 +183,15 @@ class IniSimulator(Simulator):
         with self._device_scope():
             scores, ops, self._carry = self._engine.simulate(x, self._carry, reset, seed)
         steps = self._settings.report_steps
+        stats = self._engine.last_stats
         return BatchOutput(
             scores=scores[:n],
             timesteps=steps.astype(np.float64) * self._settings.dt,
             synaptic_ops=ops[:n].mean(axis=0) if self._settings.count_ops and n else None,
-            records=self._stats(n),
+            neuron_ops=stats["neuron_ops"][:n],
+            steps_used=stats["steps"][:n],
+            synaptic_ops_per_layer={k: v[:n] for k, v in stats["layer_ops"].items()},
         )
-
-    def _stats(self, n: int) -> dict[str, np.ndarray]:
-        """Per-sample counts of the last batch (``records`` the pipeline reads for the
-        ``operations`` block of results.json): ``neuron_ops`` ``(n, reports)``
-        cumulative, ``steps_used`` ``(n,)``, ``synaptic_ops_layer:<name>`` ``(n,)``."""
-        stats = self._engine.last_stats
-        out = {"neuron_ops": stats["neuron_ops"][:n], "steps_used": stats["steps"][:n]}
-        for name, ops in stats["layer_ops"].items():
-            out[f"synaptic_ops_layer:{name}"] = ops[:n]
-        return out
 
     def close(self) -> None:
         """Drop the compiled graph and the carried state."""
