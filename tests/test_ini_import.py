@@ -80,7 +80,14 @@ def test_full_default_settings_file_validates(tmp_path, wd):
     assert exp.output.plotproperties["figure.figsize"] == [7, 6]
     assert exp.output.dir == "log/gui/{runlabel}"
     assert exp.simulator.name == "ini"
-    assert exp.simulator.options == {"maxpool_type": "fir_max", "payloads": False}
+    assert exp.simulator.options == {
+        "maxpool_type": "fir_max",
+        "payloads": False,
+        "online_normalization": False,
+        "diff_to_max_rate": 200.0,
+        "diff_to_min_rate": 100.0,
+        "timestep_fraction": 10,
+    }
     assert exp.code.name == "temporal_mean_rate"
     assert exp.code.options == {
         "poisson_input": False,
@@ -99,7 +106,6 @@ def test_full_default_settings_file_validates(tmp_path, wd):
         "# bias_relaxation = False: not yet implemented: planned as convert.bias_relaxation",
         "# number_of_neurons_per_core = 64: not yet implemented: planned as "
         "simulator.neurons_per_core",
-        "# online_normalization = False: not yet implemented: planned as simulator.",
         "# num_bits = 32: not applicable: only used when name is 'temporal_pattern'",
         "# chip_size = None: not applicable: only used when reader is 'aedat'",
     ):

@@ -1,6 +1,6 @@
 """Time-to-first-spike codes: ``ttfs``, ``ttfs_dyn_thresh``, ``ttfs_corrective``."""
 
-from snn_code_ttfs.code import TTFS
+from snn_code_ttfs.code import TTFS, TTFSCorrective, TTFSDynThresh
 
-__all__ = ["TTFS"]
+__all__ = ["TTFS", "TTFSCorrective", "TTFSDynThresh"]
 __version__ = "0.1.0"

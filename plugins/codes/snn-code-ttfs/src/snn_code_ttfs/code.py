@@ -61,5 +61,79 @@ class TTFS(SpikeCode):
         )
 
 
+@attrs.frozen
+class TTFSDynThreshOptions:
+    """Options of the ``[code]`` table for ``name = "ttfs_dyn_thresh"``."""
+
+    #: The lag ``L`` between a layer's window and its inputs' window, in steps; every
+    #: layer encodes values in a window of ``2 L`` steps (resolution ``1 / (2 L)``).
+    #: 0: the duration divided into ``D + 2`` lags, ``D`` being the output layer's depth.
+    phase_steps: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+
+
+class TTFSDynThresh(SpikeCode):
+    """Time to first spike with dynamic thresholds: layers overlap, each neuron fires once
+    as soon as the inhibition it may still receive cannot lower its value below the value
+    its spike encodes (Rueckauer & Liu 2018). The earliest output spike decides."""
+
+    name: ClassVar[str] = "ttfs_dyn_thresh"
+    Options: ClassVar[type] = TTFSDynThreshOptions
+
+    def spec(self) -> CodeSpec:
+        """Return the primitives the simulator must offer.
+
+        Returns
+        -------
+        CodeSpec
+            ``input_encoding`` and ``neuron_model`` ``"ttfs_dyn_thresh"``, ``readout``
+            ``"first_spike"``; ``params`` holds ``phase_steps`` (the lag).
+        """
+        opts: TTFSDynThreshOptions = self.options
+        return CodeSpec(
+            input_encoding="ttfs_dyn_thresh",
+            neuron_model="ttfs_dyn_thresh",
+            readout="first_spike",
+            params={"phase_steps": int(opts.phase_steps)},
+        )
+
+
+@attrs.frozen
+class TTFSCorrectiveOptions:
+    """Options of the ``[code]`` table for ``name = "ttfs_corrective"``."""
+
+    #: The lag ``L`` between a layer's window and its inputs' window, in steps; every
+    #: layer encodes values in a window of ``2 L`` steps (resolution ``1 / (2 L)``).
+    #: 0: the duration divided into ``D + 2`` lags, ``D`` being the output layer's depth.
+    phase_steps: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+
+
+class TTFSCorrective(SpikeCode):
+    """Time to first spike with corrective spikes: layers overlap, a neuron's first spike
+    is a guess from the inputs seen so far and later signed spikes correct it. The output
+    layer's estimate decides (``potential`` readout), complete once its inputs' window
+    has closed."""
+
+    name: ClassVar[str] = "ttfs_corrective"
+    Options: ClassVar[type] = TTFSCorrectiveOptions
+
+    def spec(self) -> CodeSpec:
+        """Return the primitives the simulator must offer.
+
+        Returns
+        -------
+        CodeSpec
+            ``input_encoding`` ``"ttfs_dyn_thresh"`` (one spike per input in a window of
+            ``2 L`` steps), ``neuron_model`` ``"ttfs_corrective"``, ``readout``
+            ``"potential"``; ``params`` holds ``phase_steps`` (the lag).
+        """
+        opts: TTFSCorrectiveOptions = self.options
+        return CodeSpec(
+            input_encoding="ttfs_dyn_thresh",
+            neuron_model="ttfs_corrective",
+            readout="potential",
+            params={"phase_steps": int(opts.phase_steps)},
+        )
+
+
 #: The classes :func:`snn_code_ttfs.hooks.snn_register_codes` registers.
-CODES: tuple[type[SpikeCode], ...] = (TTFS,)
+CODES: tuple[type[SpikeCode], ...] = (TTFS, TTFSDynThresh, TTFSCorrective)

@@ -69,6 +69,9 @@ class EngineSettings:
     early_stopping: bool = False
     #: IF neurons send their membrane potential with each spike (``[simulator] payloads``).
     payloads: bool = False
+    #: ``(diff_to_max_rate, diff_to_min_rate, timestep_fraction)`` of the online
+    #: normalization of IF neurons' thresholds, or None (``[simulator]`` keys).
+    online_normalization: tuple[float, float, int] | None = None
 
     @property
     def report_steps(self) -> np.ndarray:
@@ -277,8 +280,33 @@ class FirstSpikeMaxPoolUnit(MaxPoolUnit):
         return out, {"passed": passed}
 
 
+class OnceMaxPoolUnit(FirstSpikeMaxPoolUnit):
+    """Max pooling of single-spike values (``ttfs_dyn_thresh``): each window passes its
+    first spike of the sample and nothing else."""
+
+    def __init__(self, layer: Pool, network: Network, settings: EngineSettings, steps: int):
+        super().__init__(layer, network, settings, settings.num_steps + 1)
+
+
+class NoMaxPoolUnit:
+    """Refuses max pooling (``ttfs_corrective``: the maximum of values sent as a first
+    guess and signed corrections is not the maximum of the first spikes)."""
+
+    def __init__(self, layer: Pool, network: Network, settings: EngineSettings, steps: int):
+        raise UnsupportedLayerError(
+            f"layer {layer.name!r} (max pooling): the 'ttfs_corrective' code cannot pool "
+            "spikes that carry corrections; use average pooling, or the 'ttfs' or "
+            "'ttfs_dyn_thresh' code"
+        )
+
+
 #: The max pooling each neuron model's spikes need (default: :class:`MaxPoolUnit`).
-MAXPOOL_UNITS: dict[str, type] = {"bits": BitMaxPoolUnit, "ttfs": FirstSpikeMaxPoolUnit}
+MAXPOOL_UNITS: dict[str, type] = {
+    "bits": BitMaxPoolUnit,
+    "ttfs": FirstSpikeMaxPoolUnit,
+    "ttfs_dyn_thresh": OnceMaxPoolUnit,
+    "ttfs_corrective": NoMaxPoolUnit,
+}
 
 
 class PassUnit:
@@ -326,7 +354,12 @@ class Engine:
         if hasattr(self.readout, "horizon"):
             self.readout.horizon = float(settings.num_steps)
         self.neuron_cls = P.NEURON_MODELS[spec.neuron_model]
-        self.params = {**spec.params, "payloads": settings.payloads}
+        self.params = {
+            **spec.params,
+            "payloads": settings.payloads,
+            "online_normalization": settings.online_normalization,
+            "dt": settings.dt,
+        }
         self.depth = depths(network)
         self.last_fire = last_fire_phases(network, self.depth)
         #: Steps per phase of a phased code (0: not phased), and the step from which the
@@ -374,20 +407,23 @@ class Engine:
     def _plan_phases(self, spec: CodeSpec) -> None:
         depth = self.depth[self.out_name]
         steps = int(self.neuron_cls.phase_steps(spec.params, self.settings.num_steps, depth))
-        needed = depth * steps
+        # phases until the output layer's value is complete (its depth, unless the neuron
+        # model overlaps layers and says otherwise)
+        phases = int(getattr(self.neuron_cls, "value_phases", lambda d: d)(depth))
+        needed = phases * steps
         if steps < 1 or self.settings.num_steps < needed:
             raise ConfigError(
                 f"[simulation] duration: the {spec.neuron_model!r} neurons work layer by layer "
                 f"in phases of {max(steps, 1)} steps, and the output layer "
                 f"{self.out_name!r} is {depth} layers of neurons deep, so a sample needs at "
-                f"least {depth * max(steps, 1)} steps (duration >= "
-                f"{depth * max(steps, 1) * self.settings.dt:g} ms at dt = "
+                f"least {phases * max(steps, 1)} steps (duration >= "
+                f"{phases * max(steps, 1) * self.settings.dt:g} ms at dt = "
                 f"{self.settings.dt:g}); found {self.settings.num_steps} steps"
             )
         self.phase_steps = steps
         self.settle_step = needed
         if hasattr(self.readout, "settled"):  # wait for the output layer's own spikes
-            self.settle_step = min(self.settings.num_steps, (depth + 1) * steps)
+            self.settle_step = min(self.settings.num_steps, (phases + 1) * steps)
 
     def _context(self, layer: Layer) -> P.NeuronContext:
         d = self.depth[layer.name]
@@ -399,6 +435,11 @@ class Engine:
             fire_first=d,
             fire_last=self.last_fire[layer.name],
             params=self.params,
+            inhibition=(
+                P.max_inhibition(layer)
+                if getattr(self.neuron_cls, "needs_inhibition", False) and layer.spiking
+                else None
+            ),
         )
 
     def _add_unit(self, layer: Layer, spec: CodeSpec) -> None:

@@ -87,6 +87,10 @@ class NeuronContext:
     fire_last: int = -1
     #: The code's ``CodeSpec.params``.
     params: Mapping[str, Any] = attrs.field(factory=dict)
+    #: Per output channel, the most inhibition a neuron can receive from inputs of value
+    #: at most 1 (the sum of its negative incoming weights' magnitudes, see
+    #: :func:`max_inhibition`); set only for neuron models with ``needs_inhibition``.
+    inhibition: np.ndarray | None = None
 
 
 def _zeros(batch: tf.Tensor, shape: tuple[int, ...], value: float = 0.0) -> tf.Tensor:
@@ -206,7 +210,11 @@ class IFNeurons:
         self.shape = shape
         self.p = params
         self.reset = RESETS[params.reset]
-        self.payloads = bool((ctx.params if ctx else {}).get("payloads", False))
+        cparams = ctx.params if ctx else {}
+        self.payloads = bool(cparams.get("payloads", False))
+        #: (diff_to_max_rate, diff_to_min_rate, every) or None; see :meth:`_normalize`.
+        self.online = cparams.get("online_normalization")
+        self.max_rate = 1000.0 / float(cparams.get("dt", 1.0))
 
     def active(self, t: tf.Tensor) -> tf.Tensor | bool:
         """Whether the neurons update their state at step ``t`` (counted as neuron ops)."""
@@ -220,7 +228,23 @@ class IFNeurons:
         state = {"v": _zeros(batch, self.shape, self.p.v_init)}
         if self.p.refrac_steps > 0:
             state["refrac"] = _zeros(batch, self.shape)
+        if self.online:
+            state["count"] = _zeros(batch, self.shape)
+            state["thr"] = _zeros(batch, (), self.p.v_thresh)
         return state
+
+    def _normalize(self, count: tf.Tensor, thr: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
+        """Online normalization: every ``every``-th step, lower the threshold of a lane
+        whose highest rate (Hz) is more than ``diff_to_max`` below the maximum rate and
+        above ``diff_to_min`` to ``v_thresh * (0.01 + 0.99 * rate / max_rate)``."""
+        diff_max, diff_min, every = self.online
+        steps = tf.cast(t + 1, tf.float32)
+        axes = list(range(1, len(self.shape) + 1))
+        rate = tf.reduce_max(count, axis=axes) / steps * self.max_rate
+        act = tf.logical_and(rate < self.max_rate - diff_max, rate > diff_min)
+        act = tf.logical_and(act, tf.equal((t + 1) % every, 0))
+        new = self.p.v_thresh * (0.01 + 0.99 * rate / self.max_rate)
+        return tf.where(act, new, thr)
 
     def step(self, current: tf.Tensor, state: State, t: tf.Tensor, clamped: tf.Tensor | None):
         """Return ``(binary spikes, new state)`` for one step."""
@@ -237,13 +261,16 @@ class IFNeurons:
             v = v + p.i_offset
         if clamped is not None:
             v = tf.where(clamped, np.float32(p.v_rest), v)
+        if self.online:
+            thr = tf.reshape(state["thr"], [-1] + [1] * len(self.shape))
+            p = attrs.evolve(p, v_thresh=thr)
         fired = v >= p.v_thresh
         if refractory is not None:
             fired = tf.logical_and(fired, tf.logical_not(refractory))
         if self.payloads:
             # a spike carries the whole membrane potential (in units of the threshold,
             # since the engine scales spikes by v_thresh) and empties the membrane
-            out = tf.where(fired, v / p.v_thresh, np.float32(0))
+            out = tf.where(fired, v / self.p.v_thresh, np.float32(0))
             new = {"v": tf.where(fired, np.float32(p.v_reset), v)}
         else:
             out = tf.cast(fired, tf.float32)
@@ -252,6 +279,9 @@ class IFNeurons:
             new["refrac"] = tf.where(
                 fired, np.float32(p.refrac_steps), tf.maximum(state["refrac"] - 1.0, 0.0)
             )
+        if self.online:
+            new["count"] = state["count"] + tf.cast(fired, tf.float32)
+            new["thr"] = self._normalize(new["count"], state["thr"], t)
         return out, new
 
 
@@ -534,9 +564,8 @@ class TTFSNeurons:
     step (a constant ramp current) and the neuron fires once, when it crosses
     ``1 - 1 / (2P)``: at local step ``P - round(value P)``, so larger values fire earlier,
     values of at least 1 at once, and values below ``1 / (2P)`` (ReLU) never.
-    With ``dyn_thresh`` the threshold is raised during the integration phase by the most
-    input the neuron may still receive, and the neuron may fire as soon as its value is
-    certain (see :class:`TTFSDynThreshNeurons`).
+    The ``ttfs_dyn_thresh`` code overlaps the layers instead, raising the threshold by
+    the most inhibition a neuron may still receive (see :class:`TTFSDynThreshNeurons`).
     """
 
     phased = True
@@ -649,7 +678,199 @@ class FirstSpike:
         return tf.reduce_any(state["first"] >= 0, axis=-1)
 
 
+# -- ttfs with dynamic thresholds (ttfs_dyn_thresh) ----------------------------------------
+
+
+def max_inhibition(layer: Any) -> np.ndarray:
+    """Per output channel, the sum of the magnitudes of a layer's negative incoming weights.
+
+    An upper bound of the inhibition a neuron can receive from inputs of values in
+    ``[0, 1]`` (a convolution's border neurons have fewer inputs, so less). Layers
+    without weights (average pooling) have none.
+    """
+    w = getattr(layer, "weights", None)
+    if w is None:
+        w = getattr(layer, "kernel", None)
+    if w is None:
+        return np.zeros(tuple(layer.shape)[-1:], np.float32)
+    w = np.asarray(w, np.float32)
+    neg = np.maximum(-w, 0.0)
+    return neg.reshape(-1, w.shape[-1]).sum(0).astype(np.float32)
+
+
+class TTFSWindowInput:
+    """``ttfs_dyn_thresh`` input: one spike per value in a window of ``2 L`` steps.
+
+    ``L`` is the code's lag (the engine's phase). A value ``x`` (clipped to ``[0, 1]``,
+    sign carried by the spike) fires at step ``P - round(|x| P)`` with ``P = 2 L``;
+    ``round(|x| P) = 0`` does not fire.
+    """
+
+    static = False
+
+    def __init__(self, params: Mapping[str, Any], dt: float) -> None:
+        self.window = 0
+
+    def bind(self, ctx: NeuronContext) -> None:
+        self.window = 2 * ctx.phase_steps
+
+    def prepare(self, x: tf.Tensor) -> State:
+        levels = tf.round(tf.clip_by_value(tf.abs(x), 0.0, 1.0) * self.window)
+        return {"when": tf.cast(self.window - levels, tf.int32), "sign": tf.sign(x)}
+
+    def init_state(self, x: tf.Tensor) -> State:
+        return {}
+
+    def step(self, consts: State, state: State, t: tf.Tensor, seed: tf.Tensor):
+        fire = tf.equal(consts["when"], t)
+        return tf.cast(fire, tf.float32) * consts["sign"], state
+
+
+class TTFSDynThreshNeurons:
+    """``ttfs_dyn_thresh`` neurons: one spike, fired as soon as its value is certain.
+
+    Time to first spike with overlapping layers (Rueckauer & Liu 2018's dynamic
+    threshold). Every layer encodes its values in a window of ``P = 2 L`` steps, a
+    value ``y`` as one spike at window step ``P - round(y P)``; the window of the layer at
+    depth ``d`` starts at step ``d L``, ``L`` steps (the lag) after its inputs' window, so
+    layers overlap by half a window instead of waiting for each other.
+
+    Over its inputs' window a neuron integrates as ``ttfs`` does (a spike switches on a
+    constant current, its weight), so its membrane tells at each step the part of its
+    value ``a`` already known: the contribution of every input that has fired, plus the
+    bias. Inputs that have not fired by input-window step ``m`` have values of at most
+    ``(P - m - 1) / P``, so ``a`` is at least ``known - H (P - m - 1) / P``, ``H`` the
+    neuron's largest possible inhibition (:func:`max_inhibition`; a bound that does not
+    discount inputs that already fired, and assumes non-negative input values). At its
+    own window step ``k`` the neuron fires if that lower bound reaches the value its
+    spike would encode, ``(P - k) / P``: its threshold ``1 - k / P`` (minus half a level,
+    for rounding) is raised by the inhibition it can still receive. So it never fires
+    earlier than ``ttfs`` would (it never overestimates); it may fire later than its
+    value (underestimate) when inhibition might still have come but did not. Values
+    up to ``1/2`` fire after the inputs' window has closed and are exact. Each neuron fires
+    at most once per sample.
+    """
+
+    phased = True
+    needs_inhibition = True
+
+    @staticmethod
+    def value_phases(depth: int) -> int:
+        """Lags until the output layer's value is complete (its inputs' window closes)."""
+        return depth + 1
+
+    @staticmethod
+    def phase_steps(params: Mapping[str, Any], num_steps: int, depth: int) -> int:
+        """The lag ``L``: ``params["phase_steps"]`` or, when 0, the duration split into
+        ``depth + 2`` lags (the output layer's window ends at ``(depth + 2) L``)."""
+        return int(params.get("phase_steps", 0)) or num_steps // (depth + 2)
+
+    def __init__(self, shape: tuple[int, ...], params: NeuronParams, ctx: NeuronContext) -> None:
+        from snn_core.errors import ConfigError
+
+        if ctx.fire_last != ctx.fire_first:
+            raise ConfigError(
+                f"layer {ctx.name!r}: the 'ttfs_dyn_thresh' code needs every consumer of a "
+                f"layer of neurons to be exactly one layer of neurons deeper (found a "
+                f"consumer {ctx.fire_last - ctx.fire_first + 1} layers deeper); use the "
+                "'ttfs' code for networks with skip connections"
+            )
+        self.shape = shape
+        self.theta = np.float32(params.v_thresh)
+        self.ctx = ctx
+        self.lag = ctx.phase_steps
+        self.window = 2 * ctx.phase_steps
+        self.start = (ctx.integrate_phase) * self.lag  # the inputs' window
+        last = shape[-1:]
+        bias = np.zeros(last, np.float32) if ctx.bias is None else ctx.bias
+        self.bias = np.broadcast_to(np.asarray(bias, np.float32), last)
+        inh = np.zeros(last, np.float32) if ctx.inhibition is None else ctx.inhibition
+        self.inhibition = np.broadcast_to(np.asarray(inh, np.float32), last)
+
+    def init_state(self, batch: tf.Tensor) -> State:
+        z = _zeros(batch, self.shape)
+        return {"i": z, "v": z, "fired": z, "v_known": z}
+
+    def active(self, t: tf.Tensor) -> tf.Tensor:
+        return tf.logical_and(t >= self.start, t < self.start + self.lag + self.window)
+
+    def _known(self, state: State, m: tf.Tensor) -> tf.Tensor:
+        # value of the fired inputs, each weighted by (P - t_j) / P, plus the bias
+        rest = tf.cast(tf.maximum(self.window - 1 - m, 0), tf.float32)
+        known = (state["v"] + state["i"] * rest) / self.window + tf.constant(self.bias)
+        return known / self.theta
+
+    def potential(self, state: State) -> tf.Tensor:
+        """The known part of the value (exact once the inputs' window has closed)."""
+        return state["v_known"]
+
+    def step(self, current: tf.Tensor, state: State, t: tf.Tensor, clamped: tf.Tensor | None):
+        m = t - self.start  # step of the inputs' window
+        k = m - self.lag  # step of the own window
+        b = tf.constant(self.bias)
+        on = tf.cast(tf.logical_and(m >= 0, m < self.window), tf.float32)
+        i = state["i"] + (current - b) * on
+        v = state["v"] + i * on
+        known = self._known({"i": i, "v": v}, tf.minimum(m, self.window - 1))
+        rest = tf.cast(tf.maximum(self.window - 1 - m, 0), tf.float32) / self.window
+        lower = known - tf.constant(self.inhibition) * rest / self.theta
+        kf = tf.cast(k, tf.float32)
+        threshold = np.float32(1.0 - 0.5 / self.window) - kf / self.window
+        in_window = tf.logical_and(k >= 0, k < self.window)
+        fire = tf.logical_and(tf.logical_and(in_window, lower >= threshold), state["fired"] < 0.5)
+        s = tf.cast(fire, tf.float32)
+        return s, {"i": i, "v": v, "fired": state["fired"] + s, "v_known": known}
+
+
+class TTFSCorrectiveNeurons(TTFSDynThreshNeurons):
+    """``ttfs_corrective`` neurons: a first spike from the current estimate, then signed
+    spikes that correct it.
+
+    Windows and integration as :class:`TTFSDynThreshNeurons` (windows of ``P = 2 L``
+    steps, ``L`` apart), and a spike of sign ``s`` at window step ``k`` still stands
+    for ``s (P - k) / P``, so a consumer integrates corrections like any other spike.
+    The neuron's target is its current estimate ``clip(a, 0, 1)`` of its value (the fired
+    inputs' contribution plus the bias, no threshold raising); ``S`` is the value its
+    spikes have sent so far. At window step ``k`` it fires a spike of sign
+    ``sign(target - S)`` when ``|target - S| + k / P`` reaches ``1 - 1 / (2P)``: the
+    first spike (``S = 0``) is ``ttfs``'s, a guess from the inputs seen so far; later
+    spikes appear only when the estimate moved away from what was sent (inputs arriving
+    after the first spike), and each brings ``S`` to within half a level of the target,
+    or closer to it (several spikes when the change comes late in the window). Once the
+    inputs' window closes (own step ``L - 1``) the target is final, and ``S`` reaches it
+    to within ``1 / (2P)`` provided the corrections fit in the window's remaining steps.
+    """
+
+    needs_inhibition = False
+
+    def init_state(self, batch: tf.Tensor) -> State:
+        z = _zeros(batch, self.shape)
+        return {"i": z, "v": z, "sent": z, "v_known": z}
+
+    def step(self, current: tf.Tensor, state: State, t: tf.Tensor, clamped: tf.Tensor | None):
+        m = t - self.start
+        k = m - self.lag
+        b = tf.constant(self.bias)
+        on = tf.cast(tf.logical_and(m >= 0, m < self.window), tf.float32)
+        i = state["i"] + (current - b) * on
+        v = state["v"] + i * on
+        known = self._known({"i": i, "v": v}, tf.minimum(m, self.window - 1))
+        residual = tf.clip_by_value(known, 0.0, 1.0) - state["sent"]
+        kf = tf.cast(k, tf.float32)
+        threshold = np.float32(1.0 - 0.5 / self.window) - kf / self.window
+        in_window = tf.logical_and(k >= 0, k < self.window)
+        fire = tf.logical_and(in_window, tf.abs(residual) >= threshold)
+        s = tf.cast(fire, tf.float32) * tf.sign(residual)
+        sent = state["sent"] + s * (self.window - kf) / self.window
+        return s, {"i": i, "v": v, "sent": sent, "v_known": known}
+
+
 INPUT_ENCODERS.update({"bits": BitsInput, "ttfs": TTFSInput})
 NEURON_MODELS.update({"bits": BitNeurons, "ttfs": TTFSNeurons})
 SOFTMAX_NEURONS.update({"bits": BitNeurons, "ttfs": TTFSNeurons})
+INPUT_ENCODERS["ttfs_dyn_thresh"] = TTFSWindowInput
+NEURON_MODELS["ttfs_dyn_thresh"] = TTFSDynThreshNeurons
+SOFTMAX_NEURONS["ttfs_dyn_thresh"] = TTFSDynThreshNeurons
+NEURON_MODELS["ttfs_corrective"] = TTFSCorrectiveNeurons
+SOFTMAX_NEURONS["ttfs_corrective"] = TTFSCorrectiveNeurons
 READOUTS.update({"potential": Potential, "first_spike": FirstSpike})

@@ -53,6 +53,19 @@ class IniOptions:
     #: (a float payload) and resets the membrane to ``v_reset``: the receiving layer gets
     #: the exact charge instead of threshold-sized quanta (the SNN Toolbox's ``payloads``).
     payloads: bool = False
+    #: Online normalization (the SNN Toolbox's): every ``timestep_fraction``-th step, a
+    #: layer of integrate-and-fire neurons whose highest firing rate so far is more than
+    #: ``diff_to_max_rate`` Hz below the maximum rate ``1000 / dt`` and above
+    #: ``diff_to_min_rate`` Hz gets its threshold lowered towards that rate,
+    #: ``v_thresh * (0.01 + 0.99 * rate / (1000 / dt))`` (per sample; spikes still carry
+    #: ``v_thresh``, so the layer's output is amplified by the inverse factor).
+    online_normalization: bool = False
+    #: Hz below the maximum rate a layer's highest rate must be for its threshold to drop.
+    diff_to_max_rate: float = attrs.field(default=200.0, validator=v.ge(0))
+    #: Hz a layer's highest rate must exceed for its threshold to drop.
+    diff_to_min_rate: float = attrs.field(default=100.0, validator=v.ge(0))
+    #: The online normalization acts every this many steps.
+    timestep_fraction: int = attrs.field(default=10, validator=v.ge(1))
 
 
 class IniSimulator(Simulator):
@@ -67,9 +80,12 @@ class IniSimulator(Simulator):
             "input:frames",
             "input:bits",
             "input:ttfs",
+            "input:ttfs_dyn_thresh",
             "neuron:if",
             "neuron:bits",
             "neuron:ttfs",
+            "neuron:ttfs_dyn_thresh",
+            "neuron:ttfs_corrective",
             "readout:spike_count",
             "readout:membrane",
             "readout:potential",
@@ -137,6 +153,11 @@ class IniSimulator(Simulator):
             count_ops=opts.count_synaptic_ops,
             early_stopping=bool(simulation.early_stopping),
             payloads=opts.payloads,
+            online_normalization=(
+                (opts.diff_to_max_rate, opts.diff_to_min_rate, opts.timestep_fraction)
+                if opts.online_normalization
+                else None
+            ),
         )
         self._simulation = simulation
         self._settings = settings
