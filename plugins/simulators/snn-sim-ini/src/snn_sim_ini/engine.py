@@ -544,10 +544,12 @@ class Engine:
         }
         return scores.numpy(), ops.numpy(), carry
 
-    def _settled(self, t: tf.Tensor, readout: P.State, batch) -> tf.Tensor:
+    def _settled(self, t: tf.Tensor, readout: P.State, batch, input_end=None) -> tf.Tensor:
         done = tf.fill(tf.reshape(batch, [1]), t >= self.settle_step)
         if hasattr(self.readout, "settled"):
             done = tf.logical_or(done, self.readout.settled(readout))
+        if input_end is not None:  # the input ran out (a temporal data set's last frame)
+            done = tf.logical_or(done, t >= input_end)
         return done
 
     def _simulate(self, x: tf.Tensor, carry: dict, reset: tf.Tensor, seed: tf.Tensor):
@@ -560,6 +562,7 @@ class Engine:
 
         carry = tf.nest.map_structure(restart, carry, fresh)
         consts = self.encoder.prepare(x)
+        input_end = self.encoder.input_end(consts) if hasattr(self.encoder, "input_end") else None
         static_vals, currents, static_ops = self._precompute(consts, batch)
         enc_state = self.encoder.init_state(x)
         readout = self.readout.init_state(batch)
@@ -598,7 +601,7 @@ class Engine:
                     "steps": counts["steps"],
                 }
             t = t + 1
-            settled = self._settled(t, readout, batch)
+            settled = self._settled(t, readout, batch, input_end)
             first = tf.logical_and(settled, counts["steps"] >= s.num_steps)
             counts = {**counts, "steps": tf.where(first, t, counts["steps"])}
             return t, carry, enc_state, readout, counts
@@ -621,7 +624,7 @@ class Engine:
         def going(r, t, carry, enc_state, readout, counts, tas):
             if not early:
                 return r < n_reports
-            all_settled = tf.reduce_all(self._settled(t, readout, batch))
+            all_settled = tf.reduce_all(self._settled(t, readout, batch, input_end))
             return tf.logical_and(r < n_reports, tf.logical_or(tf.equal(r, 0), ~all_settled))
 
         zero = tf.constant(0, tf.int32)

@@ -3,9 +3,8 @@
 A temporal data set (event-camera recordings, see ``snn_core.interfaces.Dataset.temporal``)
 serves samples of shape ``(frames, *input_shape)``; the core replaces the code's input
 encoding by ``frames`` for it. Frame ``i`` is injected as the input current at step ``i``
-(0-based); after the last frame the input is zero. Running out of frames does not end a
-batch early (``[simulation] early_stopping`` stops only on a settled readout, which the rate
-code never reaches): set ``duration`` to the number of frames times ``dt`` instead.
+(0-based); after the last frame the input is zero. With ``[simulation] early_stopping`` a
+batch ends when its frames run out (or earlier, when the code's readout settles).
 """
 
 from __future__ import annotations
@@ -33,6 +32,10 @@ class FramesInput:
 
     def init_state(self, x: tf.Tensor) -> State:
         return {}
+
+    def input_end(self, consts: State) -> tf.Tensor:
+        """The step at which the input runs out (the number of frames)."""
+        return tf.shape(consts["frames"])[0]
 
     def step(self, consts: State, state: State, t: tf.Tensor, seed: tf.Tensor):
         frames = consts["frames"]
