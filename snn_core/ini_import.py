@@ -198,8 +198,8 @@ _SETTINGS_LIST: tuple[Setting, ...] = (
             when=("simulator", "ini")),
     Setting("reset", "cell", "str", "Reset by subtraction", "cell.reset", values="reset"),
     Setting("leak", "cell", "bool", "False", "cell.leak"),
-    Setting("bias_relaxation", "cell", "bool", "False",
-            note=_NA_PLANNED + "convert.bias_relaxation"),
+    Setting("bias_relaxation", "cell", "bool", "False", "simulator.bias_relaxation",
+            when=("simulator", "ini")),
     # [parameter_sweep]
     Setting("param_values", "parameter_sweep", "list", "[]", "sweep.values", special=True),
     Setting("param_name", "parameter_sweep", "str", "v_thresh", "sweep.param", special=True,

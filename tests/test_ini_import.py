@@ -87,6 +87,7 @@ def test_full_default_settings_file_validates(tmp_path, wd):
         "diff_to_max_rate": 200.0,
         "diff_to_min_rate": 100.0,
         "timestep_fraction": 10,
+        "bias_relaxation": False,
     }
     assert exp.code.name == "temporal_mean_rate"
     assert exp.code.options == {
@@ -103,7 +104,6 @@ def test_full_default_settings_file_validates(tmp_path, wd):
     for line in (
         "# keras_backend = tensorflow: not applicable: ",
         "# use_simple_labels = True: not applicable: ",
-        "# bias_relaxation = False: not yet implemented: planned as convert.bias_relaxation",
         "# number_of_neurons_per_core = 64: not yet implemented: planned as "
         "simulator.neurons_per_core",
         "# num_bits = 32: not applicable: only used when name is 'temporal_pattern'",
@@ -250,11 +250,11 @@ def test_sweep_of_a_setting_without_counterpart_is_a_comment(tmp_path, wd):
     ini = write(
         tmp_path,
         f"[paths]\npath_wd = {wd}\nfilename_ann = lenet\n"
-        "[parameter_sweep]\nparam_name = bias_relaxation\nparam_values = [True, False]\n",
+        "[parameter_sweep]\nparam_name = use_simple_labels\nparam_values = [True, False]\n",
     )
     text, _doc, exp = convert(ini)
     assert exp.sweep.param == ""
-    assert "# param_name = bias_relaxation, param_values = [True, False]: not applicable" in text
+    assert "# param_name = use_simple_labels, param_values = [True, False]: not applicable" in text
 
 
 def test_paths_relative_to_the_output_file(tmp_path, wd):

@@ -72,6 +72,8 @@ class EngineSettings:
     #: ``(diff_to_max_rate, diff_to_min_rate, timestep_fraction)`` of the online
     #: normalization of IF neurons' thresholds, or None (``[simulator]`` keys).
     online_normalization: tuple[float, float, int] | None = None
+    #: Scale each layer's bias up over time (``[simulator] bias_relaxation``).
+    bias_relaxation: bool = False
 
     @property
     def report_steps(self) -> np.ndarray:
@@ -120,21 +122,56 @@ def last_fire_phases(network: Network, depth: Mapping[str, int]) -> dict[str, in
 # -- units: one per layer ------------------------------------------------------------------
 
 
-class NeuronUnit:
-    """A layer of neurons driven by the layer's linear op of the incoming spikes."""
+def relaxed_bias_factor(t: tf.Tensor, num_steps: int, index: int) -> tf.Tensor:
+    """Fraction of its bias a layer gets at step ``t`` (0-based) under bias relaxation.
 
-    def __init__(self, layer: Layer, network: Network, neurons: Any, clamp: int) -> None:
+    The SNN Toolbox's rule (its INI simulator's ``update_b``; its settings text documents
+    none): ``clip(1 - (1 - 2 time / duration) * index / 50, 0, 1)`` with ``time`` the
+    simulated time at the end of the step and ``index`` the layer's position in the
+    network; deeper layers start with less of their bias, and every layer has all of it
+    from half the duration on.
+    """
+    frac = tf.cast(t + 1, tf.float32) / np.float32(num_steps)
+    return tf.clip_by_value(1.0 - (1.0 - 2.0 * frac) * np.float32(index / 50), 0.0, 1.0)
+
+
+class NeuronUnit:
+    """A layer of neurons driven by the layer's linear op of the incoming spikes.
+
+    With ``relax = (index, num_steps)`` (``[simulator] bias_relaxation``) the layer's bias
+    is scaled by :func:`relaxed_bias_factor` at every step.
+    """
+
+    def __init__(
+        self,
+        layer: Layer,
+        network: Network,
+        neurons: Any,
+        clamp: int,
+        relax: tuple[int, int] | None = None,
+    ) -> None:
         self.name = layer.name
         self.op = layer_op(layer, network)
         self.neurons = neurons
         self.clamp = clamp
+        bias = getattr(layer, "bias", None)
+        self.relax = relax if bias is not None and np.any(bias) else None
+        self.bias = None if self.relax is None else tf.constant(np.asarray(bias, np.float32))
 
     def init_state(self, batch: tf.Tensor) -> P.State:
         return self.neurons.init_state(batch)
 
+    def relaxed(self, current: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
+        """The op's current (full bias) with the bias relaxed for step ``t``, if asked."""
+        if self.relax is None:
+            return current
+        index, num_steps = self.relax
+        return current + self.bias * (relaxed_bias_factor(t, num_steps, index) - 1.0)
+
     def step(self, inputs: list[tf.Tensor], current: tf.Tensor | None, state, t):
         if current is None:
             current = self.op(inputs)
+        current = self.relaxed(current, t)
         clamped = t < self.clamp if self.clamp > 0 else None
         return self.neurons.step(current, state, t, clamped)
 
@@ -479,8 +516,12 @@ class Engine:
             neurons = P.SOFTMAX_NEURONS[spec.neuron_model](shape, params, ctx)
         else:
             neurons = P.NEURON_MODELS[spec.neuron_model](shape, params, ctx)
+        relax = None
+        if self.settings.bias_relaxation:
+            index = [lay.name for lay in self.network].index(name)
+            relax = (index, self.settings.num_steps)
         self.units[name] = NeuronUnit(
-            layer, self.network, neurons, int(self.settings.clamp.get(name, 0))
+            layer, self.network, neurons, int(self.settings.clamp.get(name, 0)), relax
         )
 
     # -- state ----------------------------------------------------------------------------
@@ -702,9 +743,9 @@ class Engine:
             if wanted and isinstance(unit, NeuronUnit) and current is None:
                 current = unit.op(ins)
             if name == self.out_name:
-                out_current = current
+                out_current = unit.relaxed(current, t) if isinstance(unit, NeuronUnit) else current
             if name in self.current_needed:
-                values[name + CURRENT] = current
+                values[name + CURRENT] = unit.relaxed(current, t)
             out, new_carry[name] = unit.step(ins, current, carry[name], t)
             if isinstance(unit, NeuronUnit):
                 active = unit.neurons.active(t)

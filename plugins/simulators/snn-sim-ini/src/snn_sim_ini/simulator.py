@@ -53,6 +53,11 @@ class IniOptions:
     #: (a float payload) and resets the membrane to ``v_reset``: the receiving layer gets
     #: the exact charge instead of threshold-sized quanta (the SNN Toolbox's ``payloads``).
     payloads: bool = False
+    #: Bias relaxation (the SNN Toolbox's ``bias_relaxation``): a layer at position ``i``
+    #: of the network gets ``clip(1 - (1 - 2 t / duration) * i / 50, 0, 1)`` of its bias at
+    #: time ``t``, so deeper layers start with less bias and all have their full bias from
+    #: half the duration on. The toolbox's text documents no behaviour; this is its code's.
+    bias_relaxation: bool = False
     #: Online normalization (the SNN Toolbox's): every ``timestep_fraction``-th step, a
     #: layer of integrate-and-fire neurons whose highest firing rate so far is more than
     #: ``diff_to_max_rate`` Hz below the maximum rate ``1000 / dt`` and above
@@ -153,6 +158,7 @@ class IniSimulator(Simulator):
             count_ops=opts.count_synaptic_ops,
             early_stopping=bool(simulation.early_stopping),
             payloads=opts.payloads,
+            bias_relaxation=opts.bias_relaxation,
             online_normalization=(
                 (opts.diff_to_max_rate, opts.diff_to_min_rate, opts.timestep_fraction)
                 if opts.online_normalization
