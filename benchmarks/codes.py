@@ -25,6 +25,8 @@ CODES = (
     ("temporal_pattern, 8 bits", {"name": "temporal_pattern", "num_bits": 8}, 200, True),
     ("temporal_pattern, 4 bits", {"name": "temporal_pattern", "num_bits": 4}, 200, True),
     ("ttfs, T=200", {"name": "ttfs"}, 200, True),
+    ("ttfs_dyn_thresh, T=200", {"name": "ttfs_dyn_thresh"}, 200, True),
+    ("ttfs_corrective, T=200 (no max pooling)", {"name": "ttfs_corrective"}, 200, True),
 )
 
 
@@ -90,6 +92,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--models", nargs="+", default=["avgpool", "bn_maxpool"])
     parser.add_argument("--codes", nargs="+", type=int, help="indices into CODES")
+    parser.add_argument("--out", default="codes", help="name of the results files")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     from mnist_data import load_mnist
@@ -107,9 +110,9 @@ def main() -> None:
             print(f"{name}: {label} on {args.samples} samples ...", flush=True)
             rows.append(run_code(name, model, args.samples, label, code, duration, early))
             print(table(rows[-1:]), flush=True)
-    (RESULTS / "codes.json").write_text(json.dumps(rows, indent=2))
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(rows, indent=2))
     text = table(rows)
-    (RESULTS / "codes.md").write_text(
+    (RESULTS / f"{args.out}.md").write_text(
         f"# Spike codes on the benchmark models ({args.samples} test samples)\n\n{text}\n"
         "\nEnergy: synaptic + neuron operations x 0.9 pJ against MACs x 4.6 pJ "
         "(Horowitz 2014, 45 nm; see docs/operations.md).\n"
