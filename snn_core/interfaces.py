@@ -100,6 +100,20 @@ class Dataset(ABC):
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(x, labels)`` for the test samples at ``indices``, in that order."""
 
+    def checked_indices(self, indices: np.ndarray, where: object) -> np.ndarray:
+        """``indices`` as a flat int64 array, or a DatasetError naming ``where`` (the file
+        or folder) and the first index outside ``0..num_samples - 1``."""
+        indices = np.asarray(indices, np.int64).reshape(-1)
+        bad = indices[(indices < 0) | (indices >= self.num_samples)]
+        if len(bad):
+            from snn_core.errors import DatasetError
+
+            raise DatasetError(
+                f"{where}: sample index {int(bad[0])} requested, but it holds samples "
+                f"0..{self.num_samples - 1}"
+            )
+        return indices
+
     def accumulate(self, x: np.ndarray) -> np.ndarray:
         """The ANN's input for a batch of frame sequences ``(batch, frames, ...)``.
 

@@ -234,6 +234,15 @@ class DatasetContract(PluginContract):
         np.testing.assert_array_equal(first[0], x[0])
         data.close()
 
+    def test_an_index_out_of_range_names_it(self, tmp_path: Path) -> None:
+        from snn_core.errors import DatasetError
+
+        data = self.open(tmp_path)
+        n = data.num_samples
+        with pytest.raises(DatasetError, match=f"sample index {n} requested"):
+            list(data.test_batches(np.array([0, n]), 2))
+        data.close()
+
 
 class ParserContract(PluginContract):
     """Contract of a parser; override :meth:`make_model` to write a small model file."""

@@ -259,13 +259,7 @@ class AedatDataset(Dataset):
         self, indices: np.ndarray, batch_size: int
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(frames, labels)`` for the samples at ``indices``, in that order."""
-        indices = np.asarray(indices, np.int64).reshape(-1)
-        bad = indices[(indices < 0) | (indices >= self.num_samples)]
-        if len(bad):
-            raise DatasetError(
-                f"{self.index.root}: sample index {int(bad[0])} requested, but the recordings "
-                f"hold samples 0..{self.num_samples - 1}"
-            )
+        indices = self.checked_indices(indices, self.index.root)
         return self._batches(self.index, indices, int(batch_size))
 
     def _batches(self, index: _Index, indices: np.ndarray, batch_size: int):

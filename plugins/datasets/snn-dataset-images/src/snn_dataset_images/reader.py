@@ -227,13 +227,7 @@ class ImagesDataset(Dataset):
         self, indices: np.ndarray, batch_size: int
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(images, labels)`` for the images at ``indices``, in that order."""
-        indices = np.asarray(indices, np.int64).reshape(-1)
-        bad = indices[(indices < 0) | (indices >= self.num_samples)]
-        if len(bad):
-            raise DatasetError(
-                f"{self._test.root}: image index {int(bad[0])} requested, but the folder "
-                f"holds images 0..{self.num_samples - 1}"
-            )
+        indices = self.checked_indices(indices, self._test.root)
         return self._batches(self._test, indices, int(batch_size))
 
     def norm_batches(self, batch_size: int) -> Iterator[np.ndarray]:

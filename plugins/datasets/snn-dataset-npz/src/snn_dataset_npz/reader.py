@@ -135,13 +135,7 @@ class NpzDataset(Dataset):
         self, indices: np.ndarray, batch_size: int
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield float32 ``(x, labels)`` for the samples at ``indices``, in that order."""
-        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if len(indices) and (indices.min() < 0 or indices.max() >= self.num_samples):
-            bad = indices[(indices < 0) | (indices >= self.num_samples)][0]
-            raise DatasetError(
-                f"{self._x.where}: sample index {int(bad)} requested, but the file holds "
-                f"samples 0..{self.num_samples - 1}"
-            )
+        indices = self.checked_indices(indices, self._x.where)
         return self._test_batches(indices, int(batch_size))
 
     def _test_batches(
