@@ -87,8 +87,13 @@ _SETTINGS_LIST: tuple[Setting, ...] = (
             special=True),
     Setting("dataset_format", "input", "str", "npz", "dataset.reader", values="dataset_format"),
     Setting("datagen_kwargs", "input", "dict", "{}", "dataset.rescale", special=True,
-            note="its keys rescale, samplewise_center, samplewise_std_normalization become "
-                 "[dataset] options of the same names; other keys are reported",
+            note="its keys rescale, samplewise_center, samplewise_std_normalization, "
+                 "featurewise_center, featurewise_std_normalization, zca_whitening, "
+                 "zca_epsilon become [dataset] options of the same names (as Keras uses "
+                 "them: featurewise_std_normalization and zca_whitening turn "
+                 "featurewise_center on, zca_whitening turns featurewise_std_normalization "
+                 "off, samplewise_std_normalization turns samplewise_center on); other keys "
+                 "are reported",
             when=("dataset", "images")),
     Setting("dataflow_kwargs", "input", "dict", "{}", "dataset.target_size", special=True,
             note="its keys target_size, color_mode, interpolation become [dataset] options "
@@ -542,7 +547,15 @@ def _show(raw: str) -> str:
 
 #: Keras ImageDataGenerator / flow_from_directory keys -> images reader options.
 _IMAGE_KWARGS = {
-    "datagen_kwargs": ("rescale", "samplewise_center", "samplewise_std_normalization"),
+    "datagen_kwargs": (
+        "rescale",
+        "samplewise_center",
+        "samplewise_std_normalization",
+        "featurewise_center",
+        "featurewise_std_normalization",
+        "zca_whitening",
+        "zca_epsilon",
+    ),
     "dataflow_kwargs": ("target_size", "color_mode", "interpolation"),
 }
 
@@ -573,9 +586,44 @@ def _image_kwargs(doc: Any, name: str, kwargs: dict, reader: str) -> None:
             doc.comment(
                 "dataset",
                 f"{name}: {key} = {value!r}: not supported by the images reader (it offers "
-                "rescale, samplewise_center, samplewise_std_normalization, target_size, "
-                "color_mode, interpolation); preprocess the images beforehand",
+                "rescale, samplewise_center, samplewise_std_normalization, "
+                "featurewise_center, featurewise_std_normalization, zca_whitening, "
+                "zca_epsilon, target_size, color_mode, interpolation); preprocess the "
+                "images beforehand",
             )
+    if name == "datagen_kwargs":
+        _keras_generator_overrides(doc, kwargs)
+
+
+def _keras_generator_overrides(doc: Any, kwargs: dict) -> None:
+    """Write the options Keras' ImageDataGenerator (2.1.3 and later) effectively used.
+
+    Its constructor turns ``featurewise_center`` on with ``featurewise_std_normalization``
+    or ``zca_whitening``, ``featurewise_std_normalization`` off with ``zca_whitening``, and
+    ``samplewise_center`` on with ``samplewise_std_normalization``; the images reader
+    switches nothing by itself.
+    """
+    if kwargs.get("zca_whitening") and kwargs.get("featurewise_std_normalization"):
+        doc.set(
+            "dataset.featurewise_std_normalization",
+            False,
+            "datagen_kwargs sets it, but Keras ignores it with zca_whitening",
+        )
+    for std, center in (
+        ("zca_whitening", "featurewise_center"),
+        ("featurewise_std_normalization", "featurewise_center"),
+        ("samplewise_std_normalization", "samplewise_center"),
+    ):
+        if kwargs.get(std) and not kwargs.get(center) and not doc.get(f"dataset.{center}"):
+            doc.set(f"dataset.{center}", True, f"Keras turns it on with {std}")
+    featurewise = ("featurewise_center", "featurewise_std_normalization", "zca_whitening")
+    if any(kwargs.get(k) for k in featurewise):
+        doc.comment(
+            "dataset",
+            "the SNN Toolbox fitted the feature-wise statistics on one shuffled batch of "
+            "dataset_path images; here they come from fit_samples (default 1000) images of "
+            "norm_folder, or else of the test set, spread evenly",
+        )
 
 
 def import_ini(path: Path, out: Path | None = None) -> str:

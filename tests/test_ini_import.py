@@ -359,6 +359,58 @@ def test_aedat_options_go_to_the_dataset_table(tmp_path, wd):
     }
 
 
+@pytest.mark.parametrize(
+    ("datagen", "options", "comments"),
+    [
+        (
+            "{'featurewise_center': True, 'featurewise_std_normalization': True, "
+            "'zca_epsilon': 0.01}",
+            {"featurewise_center": True, "featurewise_std_normalization": True,
+             "zca_epsilon": 0.01},
+            [],
+        ),
+        (
+            "{'featurewise_std_normalization': True}",
+            {"featurewise_std_normalization": True, "featurewise_center": True},
+            ["featurewise_center = true  # Keras turns it on with featurewise_std_normalization"],
+        ),
+        (
+            "{'zca_whitening': True, 'featurewise_std_normalization': True, "
+            "'samplewise_std_normalization': True}",
+            {"zca_whitening": True, "featurewise_std_normalization": False,
+             "featurewise_center": True, "samplewise_std_normalization": True,
+             "samplewise_center": True},
+            ["featurewise_std_normalization = false  # datagen_kwargs sets it, but Keras "
+             "ignores it with zca_whitening",
+             "featurewise_center = true  # Keras turns it on with zca_whitening",
+             "samplewise_center = true  # Keras turns it on with samplewise_std_normalization"],
+        ),
+    ],
+)  # fmt: skip
+def test_featurewise_generator_kwargs_as_keras_uses_them(tmp_path, wd, datagen, options,
+                                                          comments):  # fmt: skip
+    ini = write(
+        tmp_path,
+        f"""\
+        [paths]
+        path_wd = {wd}
+        filename_ann = lenet
+        dataset_path = data
+        [input]
+        dataset_format = jpg
+        datagen_kwargs = {datagen}
+        """,
+    )
+    text, _doc, exp = convert(ini)
+    assert exp.dataset.name == "images"
+    assert exp.dataset.options == {"path": "work/data", **options}
+    for comment in comments:
+        assert comment in text
+    assert "Keras turns" not in text or comments
+    assert "not supported by the images reader" not in text
+    assert "fitted the feature-wise statistics on one shuffled batch" in text
+
+
 def test_num_to_test_is_raised_to_batch_size_and_ranges_are_read(tmp_path, wd):
     ini = write(
         tmp_path,

@@ -162,7 +162,7 @@ def test_config_import_maps_the_image_generator_kwargs(tmp_path):
         f"[paths]\npath_wd = {work}\nfilename_ann = lenet\ndataset_path = imgs\n"
         "class_idx_path = classes.json\n[input]\ndataset_format = jpg\n"
         "datagen_kwargs = {'rescale': 0.00392156862745098, 'samplewise_center': True, "
-        "'zoom_range': 0.2}\n"
+        "'featurewise_std_normalization': True, 'zoom_range': 0.2}\n"
         "dataflow_kwargs = {'target_size': (12, 12), 'color_mode': 'grayscale', "
         "'batch_size': 8, 'shuffle': False}\n"
     )
@@ -173,9 +173,11 @@ def test_config_import_maps_the_image_generator_kwargs(tmp_path):
     opts = exp.dataset.options
     assert opts["samplewise_center"] is True and opts["target_size"] == [12, 12]
     assert opts["color_mode"] == "grayscale" and opts["rescale"] == pytest.approx(1 / 255)
+    assert opts["featurewise_std_normalization"] is opts["featurewise_center"] is True
     assert "zoom_range = 0.2: not supported by the images reader" in text
     assert "batch_size = 8: use [simulation] batch_size" in text
     options = structure(ImagesReader.Options, opts, "[dataset]", out.parent)
     ds = ImagesReader(options).open(out.parent)
     x, y = _all(ds)
     assert x.shape == (12, 12, 12, 1) and y.tolist() == [1] * 4 + [2] * 4 + [0] * 4
+    assert ds.featurewise_mean.shape == ds.featurewise_std.shape == (1,)

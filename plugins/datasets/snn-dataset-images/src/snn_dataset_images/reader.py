@@ -12,6 +12,32 @@ Each image is converted to ``color_mode``, resized to ``target_size`` (rows, col
 ``ImageDataGenerator`` options. Without ``target_size`` every image must have the size of
 the first one. Images are read batch by batch; nothing else is kept in memory.
 
+Feature-wise preprocessing
+--------------------------
+``featurewise_center``, ``featurewise_std_normalization``, ``zca_whitening`` and
+``zca_epsilon`` do what Keras' ``ImageDataGenerator.fit`` + ``standardize`` do, in Keras'
+order: rescale, samplewise centre, samplewise std, featurewise centre (subtract the
+per-channel mean), featurewise std (divide by the per-channel standard deviation + 1e-6),
+ZCA (the flattened image times ``U diag(1 / sqrt(S + zca_epsilon)) U^T``, where ``U S U^T``
+is the SVD of ``flat^T flat / n`` of the fit images after the feature-wise centring and
+scaling that are switched on).
+
+The statistics are fitted on ``fit_samples`` images: those of ``norm_folder`` when it is
+set, else test images, spread evenly over the folder. As in Keras' ``fit`` they are taken
+from the rescaled images, before the samplewise options (Keras never applies those in
+``fit``). They are computed once, on the first batch that needs them, in one streaming
+pass (float64 running sums per channel, and for ZCA the sum of ``flat^T flat``), so memory
+does not grow with ``fit_samples``; they stay on the data set as ``featurewise_mean``,
+``featurewise_std`` and ``principal_components``. ZCA holds a ``d x d`` matrix for ``d =
+rows * cols * channels`` and is refused above ``d = 4096`` (64 x 64 grayscale or 36 x 36 rgb
+still fit): it is meant for small images.
+
+Unlike Keras (2.1.3 and later), no option switches another one: Keras turns
+``featurewise_center`` on with ``featurewise_std_normalization`` or ``zca_whitening``,
+``featurewise_std_normalization`` off with ``zca_whitening`` and ``samplewise_center`` on
+with ``samplewise_std_normalization``; here each option does only what it says (``snn
+config import`` writes the options Keras effectively used).
+
 Unreadable images: with ``on_error = "fail"`` (default) opening checks each file's header
 and a file that cannot be decoded stops the run with an error naming it; with ``"skip"``
 opening decodes every image once and leaves out (with a warning naming each) those that
@@ -51,6 +77,18 @@ log = logging.getLogger(__name__)
 
 _MODES = {"grayscale": ("L", 1), "rgb": ("RGB", 3), "rgba": ("RGBA", 4)}
 
+#: Largest flattened image size (rows * cols * channels) ZCA whitening accepts: it fits and
+#: applies a d x d matrix (128 MiB in float64 at this size).
+ZCA_MAX_FEATURES = 4096
+#: Images decoded at a time while fitting the feature-wise statistics.
+_FIT_BATCH = 32
+
+
+def _spread(total: int, count: int) -> np.ndarray:
+    """``min(count, total)`` indices spread evenly over ``0..total - 1``."""
+    count = min(int(count), total)
+    return np.unique(np.linspace(0, total - 1, count).round().astype(np.int64))
+
 
 def _pair(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is not None and (len(value) != 2 or min(value) < 1):
@@ -79,6 +117,16 @@ class ImagesOptions:
     samplewise_center: bool = False
     #: Divide each image by its standard deviation.
     samplewise_std_normalization: bool = False
+    #: Subtract the per-channel mean of the ``fit_samples`` fit images.
+    featurewise_center: bool = False
+    #: Divide by the per-channel standard deviation (+ 1e-6) of the fit images.
+    featurewise_std_normalization: bool = False
+    #: ZCA-whiten the flattened image with the fit images' covariance (small images only).
+    zca_whitening: bool = False
+    #: Added to the covariance's singular values before the inverse square root.
+    zca_epsilon: float = attrs.field(default=1e-6, validator=v.ge(0.0))
+    #: Images the feature-wise statistics are fitted on (``norm_folder``'s, else test ones).
+    fit_samples: int = attrs.field(default=1000, validator=v.ge(1))
     #: What to do with an image that cannot be read: stop the run, or leave it out.
     on_error: Literal["fail", "skip"] = "fail"
     #: Images for normalization (class subfolders, like ``path``); default: test images.
@@ -158,11 +206,31 @@ class ImagesDataset(Dataset):
                 self._drop_unreadable(norm)
         size = tuple(opts.target_size) if opts.target_size else self._header_size(test.files[0])
         self.sample_shape = (int(size[0]), int(size[1]), channels)
+        if opts.zca_whitening:
+            features = int(np.prod(self.sample_shape))
+            if features > ZCA_MAX_FEATURES:
+                rows, cols, _ = self.sample_shape
+                raise DatasetError(
+                    f"[dataset] zca_whitening: images of {rows} x {cols} x {channels} have "
+                    f"{features} features, more than {ZCA_MAX_FEATURES}: ZCA whitening fits "
+                    f"and applies a {features} x {features} matrix, which is meant for small "
+                    "images; set a smaller target_size or leave zca_whitening off"
+                )
         if opts.on_error == "fail":
             for f in test.files:
                 self._header_size(f)  # every file must at least be an image
         self.num_samples = len(test.files)
         self.classes = test.classes
+        self._featurewise = (
+            opts.featurewise_center or opts.featurewise_std_normalization or opts.zca_whitening
+        )
+        self._fitted = False
+        #: Per-channel mean subtracted by ``featurewise_center`` (float32), once fitted.
+        self.featurewise_mean: np.ndarray | None = None
+        #: Per-channel standard deviation of ``featurewise_std_normalization``, once fitted.
+        self.featurewise_std: np.ndarray | None = None
+        #: ZCA matrix ``(d, d)`` applied to the flattened image, once fitted.
+        self.principal_components: np.ndarray | None = None
 
     @staticmethod
     def _header_size(path: Path) -> tuple[int, int]:
@@ -179,7 +247,7 @@ class ImagesDataset(Dataset):
         keep = []
         for i, f in enumerate(folder.files):
             try:
-                self._load(f, check_size=False)
+                self._load(f, check_size=False, standardize=False)
                 keep.append(i)
             except DatasetError as exc:
                 log.warning("skipped: %s", exc)
@@ -188,7 +256,10 @@ class ImagesDataset(Dataset):
         folder.files = [folder.files[i] for i in keep]
         folder.labels = folder.labels[keep]
 
-    def _load(self, path: Path, check_size: bool = True) -> np.ndarray:
+    def _load(self, path: Path, check_size: bool = True, standardize: bool = True) -> np.ndarray:
+        """Decode, resize and rescale one image; then (``standardize``) apply the samplewise
+        and feature-wise options. Fitting and the unreadable-file check pass
+        ``standardize=False``, so they never need the feature-wise statistics."""
         from PIL import Image, UnidentifiedImageError
 
         opts = self.opts
@@ -211,11 +282,92 @@ class ImagesDataset(Dataset):
                 f"{self.sample_shape[0]} x {self.sample_shape[1]}; set [dataset] target_size"
             )
         arr = arr * np.float32(opts.rescale)
+        return self._standardize(arr) if standardize else arr
+
+    def _standardize(self, arr: np.ndarray) -> np.ndarray:
+        """Keras' ``ImageDataGenerator.standardize`` after rescaling, for one image."""
+        opts = self.opts
         if opts.samplewise_center:
             arr = arr - arr.mean()
         if opts.samplewise_std_normalization:
             arr = arr / np.float32(arr.std() + 1e-6)
+        if not self._featurewise:
+            return arr
+        self.fit()
+        if self.featurewise_mean is not None:
+            arr = arr - self.featurewise_mean
+        if self.featurewise_std is not None:
+            arr = arr / (self.featurewise_std + np.float32(1e-6))
+        if self.principal_components is not None:
+            arr = (arr.reshape(-1) @ self.principal_components).reshape(arr.shape)
         return arr
+
+    def _fit_source(self) -> tuple[_Folder, np.ndarray]:
+        folder = self._norm if self._norm is not None else self._test
+        return folder, _spread(len(folder.files), self.opts.fit_samples)
+
+    def fit(self) -> None:
+        """Compute the feature-wise statistics, once (later calls do nothing).
+
+        Called on the first batch that needs them. One streaming pass over the
+        ``fit_samples`` fit images (rescaled, not yet samplewise-processed, as in Keras'
+        ``fit``) sums each channel's values and squared values in float64 (shifted by the
+        first batch's channel means, against cancellation) and, for ZCA, the flattened
+        images and ``flat^T flat``; the covariance of the centred and scaled images is
+        derived from those sums afterwards, so memory does not depend on ``fit_samples``.
+        """
+        if self._fitted or not self._featurewise:
+            return
+        opts = self.opts
+        folder, idx = self._fit_source()
+        log.info("fitting feature-wise statistics on %d images of %s", len(idx), folder.root)
+        rows, cols, channels = self.sample_shape
+        features = rows * cols * channels
+        count = 0
+        shift = np.zeros(channels)
+        s1, s2 = np.zeros(channels), np.zeros(channels)
+        gram = np.zeros((features, features)) if opts.zca_whitening else None
+        flat_sum = np.zeros(features)
+        for s in range(0, len(idx), _FIT_BATCH):
+            x = np.stack(
+                [
+                    self._load(folder.files[int(i)], standardize=False)
+                    for i in idx[s : s + _FIT_BATCH]
+                ]
+            ).astype(np.float64)
+            if count == 0:
+                shift = x.mean(axis=(0, 1, 2))
+            xc = x - shift
+            s1 += xc.sum(axis=(0, 1, 2))
+            s2 += np.square(xc).sum(axis=(0, 1, 2))
+            count += len(x)
+            if gram is not None:
+                flat = x.reshape(len(x), -1)
+                gram += flat.T @ flat
+                flat_sum += flat.sum(axis=0)
+        pixels = count * rows * cols
+        mean = shift + s1 / pixels
+        std = np.sqrt(np.maximum(s2 / pixels - (s1 / pixels) ** 2, 0.0))
+        if opts.featurewise_center:
+            self.featurewise_mean = mean.astype(np.float32)
+        if opts.featurewise_std_normalization:
+            self.featurewise_std = std.astype(np.float32)
+        if gram is not None:
+            # flat^T flat / n of y = (flat - m) * scale, from the sums of flat and flat^T flat
+            m = np.tile(mean, rows * cols) if opts.featurewise_center else np.zeros(features)
+            scale = (
+                np.tile(1.0 / (std + 1e-6), rows * cols)
+                if opts.featurewise_std_normalization
+                else np.ones(features)
+            )
+            outer = np.outer(m, flat_sum)
+            sigma = (gram - outer - outer.T + count * np.outer(m, m)) / count
+            sigma *= np.outer(scale, scale)
+            u, sv, _ = np.linalg.svd(sigma)
+            whiten = (u * (1.0 / np.sqrt(sv + opts.zca_epsilon))) @ u.T
+            self.principal_components = whiten.astype(np.float32)
+        log.info("feature-wise statistics fitted on %d images of %s", count, folder.root)
+        self._fitted = True
 
     def _batches(self, folder: _Folder, indices: np.ndarray, batch_size: int):
         for s in range(0, len(indices), batch_size):
@@ -235,9 +387,7 @@ class ImagesDataset(Dataset):
         if self._norm is not None:
             folder, idx = self._norm, np.arange(len(self._norm.files))
         else:
-            folder = self._test
-            count = min(self.opts.num_norm_samples, self.num_samples)
-            idx = np.unique(np.linspace(0, self.num_samples - 1, count).round().astype(np.int64))
+            folder, idx = self._test, _spread(self.num_samples, self.opts.num_norm_samples)
         return (x for x, _ in self._batches(folder, idx, int(batch_size)))
 
     def files(self) -> list[Path]:
@@ -258,7 +408,8 @@ class ImagesReader(DatasetReader):
         ------
         DatasetError
             For a missing folder, a class folder not in ``class_idx_path``, or (with
-            ``on_error = "fail"``) a file that is not an image, naming it.
+            ``on_error = "fail"``) a file that is not an image, naming it; for
+            ``zca_whitening`` on images of more than ``ZCA_MAX_FEATURES`` values.
         """
         opts: ImagesOptions = self.options
 

@@ -74,6 +74,8 @@ class EngineSettings:
     online_normalization: tuple[float, float, int] | None = None
     #: Scale each layer's bias up over time (``[simulator] bias_relaxation``).
     bias_relaxation: bool = False
+    #: Every sample starts from a fresh network (nothing carries over between samples).
+    fresh_samples: bool = True
 
     @property
     def report_steps(self) -> np.ndarray:
@@ -153,6 +155,8 @@ class NeuronUnit:
         self.name = layer.name
         self.op = layer_op(layer, network)
         self.neurons = neurons
+        #: Neurons simulated (fewer than the layer's where the engine prunes some).
+        self.num_neurons = layer.num_neurons
         self.clamp = clamp
         bias = getattr(layer, "bias", None)
         self.relax = relax if bias is not None and np.any(bias) else None
@@ -178,6 +182,8 @@ class NeuronUnit:
 
 #: Suffix of the ``values`` key under which a layer's input current is kept for a max pool.
 CURRENT = "/current"
+#: Suffix of the ``values`` key of a max pool's constant winner mask.
+WINNERS = "/winners"
 
 
 class MaxPoolUnit:
@@ -209,6 +215,10 @@ class MaxPoolUnit:
         # spike amplitude, so a tie-breaker below a quarter of it keeps the row-major
         # first input of a tied window the winner, exactly as the general path does.
         self.by_current = False  # set by the engine for membrane_max
+        #: Set by the engine when the ranking never changes (see :meth:`static_winners`).
+        self.static_rank = False
+        #: Set by the engine when only the winners of the input layer are simulated.
+        self.pruned = False
         self.fast = (
             settings.maxpool_type in ("fir_max", "membrane_max")
             and self.rank == 2
@@ -226,7 +236,26 @@ class MaxPoolUnit:
             self.tiebreak = tf.constant((-eps * k)[..., None].astype(np.float32))
 
     def init_state(self, batch: tf.Tensor) -> P.State:
+        if self.static_rank:
+            return {}
         return {"score": P._zeros(batch, self.in_shape)}
+
+    def static_winners(self, current: tf.Tensor) -> tf.Tensor:
+        """The winner mask (1 for each window's winner) of a window ranked by a constant
+        input current: accumulated over any number of steps it ranks the inputs the
+        same way, so the mask is computed once per batch (``membrane_max`` behind a layer
+        whose input is static)."""
+        rows, cols = self.crop
+        ph, pw = self.size
+        ranked = current[:, :rows, :cols, :] + self.tiebreak
+        best = tf.nn.max_pool2d(ranked, self.size, self.size, "VALID")
+        best = tf.repeat(tf.repeat(best, ph, axis=1), pw, axis=2)
+        return tf.cast(ranked >= best, tf.float32)
+
+    def pool_current(self, current: tf.Tensor) -> tf.Tensor:
+        """Each window's largest input current (the winner's, under a constant current)."""
+        rows, cols = self.crop
+        return tf.nn.max_pool2d(current[:, :rows, :cols, :], self.size, self.size, "VALID")
 
     def _fast_step(self, spikes: tf.Tensor, score: tf.Tensor) -> tf.Tensor:
         rows, cols = self.crop
@@ -254,6 +283,12 @@ class MaxPoolUnit:
 
     def step(self, inputs: list[tf.Tensor], current: tf.Tensor | None, state, t):
         spikes = inputs[0]
+        if self.pruned:  # the input layer is already the winners' spikes
+            return spikes, {}
+        if self.static_rank:
+            rows, cols = self.crop
+            passed = spikes[:, :rows, :cols, :] * inputs[1]
+            return tf.nn.max_pool2d(passed, self.size, self.size, "VALID"), {}
         score = self.update(state["score"], inputs[1] if self.by_current else spikes, t)
         if self.fast:
             return self._fast_step(spikes, score), {"score": score}
@@ -416,15 +451,27 @@ class Engine:
                 f"output layer {self.out_name!r} depends on the input only through "
                 "pass-through layers; the network has no spiking neurons to read"
             )
-        # A max pool ranked by membrane ("membrane_max") reads its input layer's current.
-        self.current_needed: set[str] = set()
-        for name, unit in self.units.items():
-            if isinstance(unit, MaxPoolUnit) and settings.maxpool_type == "membrane_max":
-                src = network[name].inputs[0]
-                unit.by_current = isinstance(self.units.get(src), NeuronUnit)
-                if unit.by_current:
-                    self.current_needed.add(src)
         self.fan_out = fan_out(network)
+        # A max pool ranked by membrane ("membrane_max") reads its input layer's current.
+        # Behind a constant current its ranking is fixed (MaxPoolUnit.static_winners), and
+        # where the pool is that layer's only consumer the neurons that can never win a
+        # window are pruned (see _prune).
+        self.current_needed: set[str] = set()
+        #: Layer -> the max pool whose winners are the only neurons simulated in it.
+        self.pruned: dict[str, MaxPoolUnit] = {}
+        for name, unit in self.units.items():
+            if type(unit) is not MaxPoolUnit or settings.maxpool_type != "membrane_max":
+                continue
+            src = network[name].inputs[0]
+            unit.by_current = isinstance(self.units.get(src), NeuronUnit)
+            if not unit.by_current:
+                continue
+            if unit.fast and self._constant_current(src):
+                unit.static_rank = True
+                if self._prunable(src, name):
+                    self._prune(src, unit, spec)
+            else:
+                self.current_needed.add(src)
         #: Layers whose spikes cost synaptic operations (input, neurons, max pools).
         self.count_layers: list[str] = []
         if settings.count_ops:
@@ -440,6 +487,52 @@ class Engine:
         # autograph off: the loops are explicit, and converting the units' Python code
         # costs seconds of tracing
         self._fn = tf.function(self._simulate, autograph=False)
+
+    def _constant_current(self, name: str) -> bool:
+        """Whether layer ``name``'s input current is the same at every step of a sample
+        (a neuron layer on static inputs, without bias relaxation, with nothing carried
+        over from the previous sample)."""
+        unit = self.units.get(name)
+        return (
+            isinstance(unit, NeuronUnit)
+            and unit.relax is None
+            and self.settings.fresh_samples
+            and all(i in self.static for i in self.network[name].inputs)
+        )
+
+    def _prunable(self, name: str, pool: str) -> bool:
+        """Whether the neurons of layer ``name`` that lose their window of max pool
+        ``pool`` for good can be left out: the pool is the layer's only consumer, the
+        layer is not the output and its neurons evolve independently of each other."""
+        return (
+            [c.name for c in self.network.consumers(name)] == [pool]
+            and name != self.out_name
+            and self.network[name].activation != "softmax"
+            and not self.phase_steps
+            and self.settings.online_normalization is None
+            and getattr(self.neuron_cls, "independent", False)
+        )
+
+    def _prune(self, name: str, pool: MaxPoolUnit, spec: CodeSpec) -> None:
+        """Simulate only the window winners of layer ``name`` (pooled by ``pool``).
+
+        With a constant input current every neuron's spike train is fixed by that current,
+        and the window winner is the neuron with the largest one (ties: equal currents,
+        equal spike trains). The pool's output is therefore the spike train of one neuron
+        driven by the window's largest current: the layer is simulated on the pooled
+        current, the pool passes its spikes on, and the losers (which could never send a
+        spike past the pool) cost neither neuron updates nor synaptic operations.
+        """
+        unit = self.units[name]
+        shape = tuple(self.network[pool.name].shape)
+        unit.neurons = self._neurons(self.network[name], spec, shape)
+        unit.num_neurons = int(np.prod(shape))
+        pool.pruned = True
+        self.pruned[name] = pool
+        rows, cols = pool.crop
+        (ph, pw), c = pool.size, shape[-1]
+        windows = self.fan_out[name][:rows, :cols].reshape(rows // ph, ph, cols // pw, pw, c)
+        self.fan_out[name] = windows.max(axis=(1, 3))
 
     def _plan_phases(self, spec: CodeSpec) -> None:
         depth = self.depth[self.out_name]
@@ -509,13 +602,7 @@ class Engine:
             raise UnsupportedLayerError(
                 f"layer {name!r}: the ini simulator cannot run kind {layer.kind!r}"
             )
-        shape = tuple(layer.shape)
-        params = self.settings.neuron
-        ctx = self._context(layer)
-        if layer.activation == "softmax":
-            neurons = P.SOFTMAX_NEURONS[spec.neuron_model](shape, params, ctx)
-        else:
-            neurons = P.NEURON_MODELS[spec.neuron_model](shape, params, ctx)
+        neurons = self._neurons(layer, spec, tuple(layer.shape))
         relax = None
         if self.settings.bias_relaxation:
             index = [lay.name for lay in self.network].index(name)
@@ -523,6 +610,11 @@ class Engine:
         self.units[name] = NeuronUnit(
             layer, self.network, neurons, int(self.settings.clamp.get(name, 0)), relax
         )
+
+    def _neurons(self, layer: Layer, spec: CodeSpec, shape: tuple[int, ...]) -> Any:
+        """The code's neurons for ``layer`` (its softmax neurons for a softmax layer)."""
+        table = P.SOFTMAX_NEURONS if layer.activation == "softmax" else P.NEURON_MODELS
+        return table[spec.neuron_model](shape, self.settings.neuron, self._context(layer))
 
     # -- state ----------------------------------------------------------------------------
     def _stateful(self) -> list[str]:
@@ -710,6 +802,11 @@ class Engine:
                 layer = self.network[name]
                 if all(i in self.static for i in layer.inputs):
                     currents[name] = self.units[name].op([values[i] for i in layer.inputs])
+                    if name in self.pruned:
+                        currents[name] = self.pruned[name].pool_current(currents[name])
+            elif getattr(self.units[name], "static_rank", False) and not self.units[name].pruned:
+                src = self.network[name].inputs[0]
+                values[name + WINNERS] = self.units[name].static_winners(currents[src])
             if name in self.static and name in self.count_index:
                 ops[name] = self._count(values[name], name)
         return values, currents, ops
@@ -736,7 +833,10 @@ class Engine:
             if isinstance(unit, PassUnit):
                 values[name] = unit.op(ins)
                 continue
-            if isinstance(unit, MaxPoolUnit) and unit.by_current:
+            if isinstance(unit, MaxPoolUnit) and unit.static_rank:
+                if not unit.pruned:
+                    ins = [*ins, values[name + WINNERS]]
+            elif isinstance(unit, MaxPoolUnit) and unit.by_current:
                 ins = [*ins, values[layer.inputs[0] + CURRENT]]
             current = currents.get(name)
             wanted = name == self.out_name or name in self.current_needed
@@ -749,7 +849,7 @@ class Engine:
             out, new_carry[name] = unit.step(ins, current, carry[name], t)
             if isinstance(unit, NeuronUnit):
                 active = unit.neurons.active(t)
-                n = np.float32(self.network[name].num_neurons)
+                n = np.float32(unit.num_neurons)
                 neuron_ops += n if active is True else n * tf.cast(active, tf.float32)
                 if name == self.out_name:
                     binary_out = out

@@ -105,9 +105,15 @@ def _conv(layer: Conv, network: Network) -> LayerOp:
         mult = kernel.shape[3] // cin
         k = _const(kernel.reshape(*kernel.shape[:2], cin, mult))
 
+        # explicit padding goes in its own op: grappler's layout pass aborts the process
+        # on some CPUs when it meets a depthwise convolution with explicit padding
+        pad, dw_padding = (None, padding) if padding == "VALID" else (padding, "VALID")
+
         def depthwise(x: tf.Tensor) -> tf.Tensor:
+            if pad is not None:
+                x = tf.pad(x, pad)
             y = tf.nn.depthwise_conv2d(
-                x, k, strides=[1, *strides, 1], padding=padding, dilations=dilations
+                x, k, strides=[1, *strides, 1], padding=dw_padding, dilations=dilations
             )
             return tf.nn.bias_add(y, b)
 

@@ -204,6 +204,10 @@ class IFNeurons:
     The membrane starts at ``v_init`` (:attr:`snn_core.config.Cell.initial_v`).
     """
 
+    #: Each neuron's state depends on its own input only (without online normalization),
+    #: so the engine may simulate a subset of a layer (see ``Engine._prune``).
+    independent = True
+
     def __init__(
         self, shape: tuple[int, ...], params: NeuronParams, ctx: NeuronContext | None = None
     ) -> None:

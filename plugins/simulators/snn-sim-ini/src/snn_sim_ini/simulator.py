@@ -159,6 +159,7 @@ class IniSimulator(Simulator):
             early_stopping=bool(simulation.early_stopping),
             payloads=opts.payloads,
             bias_relaxation=opts.bias_relaxation,
+            fresh_samples=int(simulation.reset_between_nth_sample) == 1,
             online_normalization=(
                 (opts.diff_to_max_rate, opts.diff_to_min_rate, opts.timestep_fraction)
                 if opts.online_normalization
