@@ -233,11 +233,20 @@ class MaxPoolUnit:
             scale = 0.25 if settings.maxpool_type == "fir_max" else 1e-6
             eps = scale * settings.neuron.v_thresh / (ph * pw)
             self.crop = (rows, cols)
+            h, w = self.in_shape[:2]
+            covered = (h, w) == (rows, cols)
+            self.uncovered = None if covered else [[0, 0], [0, h - rows], [0, w - cols], [0, 0]]
             self.tiebreak = tf.constant((-eps * k)[..., None].astype(np.float32))
+            # the score starts at the tie-breaker (zero outside the windows)
+            start = np.zeros((*self.in_shape[:2], 1), np.float32)
+            start[:rows, :cols] = -eps * k[..., None]
+            self.start = tf.constant(start)
 
     def init_state(self, batch: tf.Tensor) -> P.State:
         if self.static_rank:
             return {}
+        if self.fast:
+            return {"score": P._zeros(batch, self.in_shape) + self.start}
         return {"score": P._zeros(batch, self.in_shape)}
 
     def static_winners(self, current: tf.Tensor) -> tf.Tensor:
@@ -260,14 +269,16 @@ class MaxPoolUnit:
     def _fast_step(self, spikes: tf.Tensor, score: tf.Tensor) -> tf.Tensor:
         rows, cols = self.crop
         ph, pw = self.size
-        ranked = score[:, :rows, :cols, :] + self.tiebreak
-        best = tf.nn.max_pool2d(ranked, self.size, self.size, "VALID")
+        if self.uncovered:
+            score, spikes = score[:, :rows, :cols, :], spikes[:, :rows, :cols, :]
+        # (the score started at the tie-breaker: see __init__)
+        best = tf.nn.max_pool2d(score, self.size, self.size, "VALID")
         best = tf.repeat(tf.repeat(best, ph, axis=1), pw, axis=2)
-        winners = tf.cast(ranked >= best, tf.float32)
         # Spikes are non-negative, so the max over the winners passes the winner's spike;
         # inputs still tied (equal currents) have equal spike trains, and none is counted
         # twice.
-        return tf.nn.max_pool2d(spikes[:, :rows, :cols, :] * winners, self.size, self.size, "VALID")
+        passed = tf.where(score >= best, spikes, np.float32(0))
+        return tf.nn.max_pool2d(passed, self.size, self.size, "VALID")
 
     def _patches(self, x: tf.Tensor, fill: float) -> tf.Tensor:
         if self.rank == 1:
@@ -483,6 +494,18 @@ class Engine:
             ]
         self.count_index = {n: i for i, n in enumerate(self.count_layers)}
         self.fan_out_tf = {n: tf.constant(self.fan_out[n], tf.float32) for n in self.count_layers}
+        #: Layers whose output is 0 or the spike amplitude (counted by one product).
+        self.binary: set[str] = set()
+        for name, unit in self.units.items():
+            if isinstance(unit, NeuronUnit) and getattr(unit.neurons, "binary_spikes", False):
+                self.binary.add(name)
+            elif type(unit) is MaxPoolUnit and network[name].inputs[0] in self.binary:
+                self.binary.add(name)
+        self.events_per_unit = {
+            n: tf.constant(self.fan_out[n].reshape(-1) / self.amp, tf.float32)
+            for n in self.count_layers
+            if n in self.binary
+        }
         self.last_stats: dict[str, Any] = {}
         # autograph off: the loops are explicit, and converting the units' Python code
         # costs seconds of tracing
@@ -879,6 +902,9 @@ class Engine:
 
     def _count(self, spikes: tf.Tensor, name: str) -> tf.Tensor:
         """Synaptic operations of one step's output of layer ``name``, per lane."""
+        if name in self.events_per_unit:  # 0 or the amplitude: one matrix-vector product
+            flat = tf.reshape(spikes, [tf.shape(spikes)[0], -1])
+            return tf.linalg.matvec(flat, self.events_per_unit[name])
         events = tf.cast(tf.not_equal(spikes, 0), tf.float32)
         axes = list(range(1, len(spikes.shape)))
         return tf.reduce_sum(events * self.fan_out_tf[name], axis=axes)

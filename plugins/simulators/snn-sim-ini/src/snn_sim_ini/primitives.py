@@ -224,6 +224,11 @@ class IFNeurons:
         """Whether the neurons update their state at step ``t`` (counted as neuron ops)."""
         return True
 
+    @property
+    def binary_spikes(self) -> bool:
+        """Whether :meth:`step` returns only 0 and 1 (not membrane payloads)."""
+        return not self.payloads
+
     def potential(self, state: State) -> tf.Tensor:
         """The membrane potential (for the ``potential`` readout)."""
         return state["v"]
