@@ -17,7 +17,11 @@ Layers become:
   with the highest score (:data:`~snn_sim_ini.primitives.MAXPOOL_SCORES`; the first one
   in row-major window order on ties);
 * ``Reshape``, ``ZeroPad``, ``Concatenate``, ``UpSample``: the op applied to the spikes
-  themselves (nearest upsampling of spikes is exact).
+  themselves (nearest upsampling of spikes is exact);
+* average pools without an activation (``Pool``, ``GlobalAveragePool``) behind neurons
+  whose spike trains carry values linearly (the rate code's IF neurons, attribute
+  ``linear_spikes``): the average of the incoming spikes, passed on as graded spikes
+  (as SpikingJelly and sinabs do), exact and without a layer of neurons.
 
 What depends only on a static input (analog input) is computed once before the loop,
 e.g. the first layer's input current.
@@ -36,6 +40,7 @@ from snn_core.errors import CapabilityError, ConfigError, UnsupportedLayerError
 from snn_core.interfaces import CodeSpec
 from snn_core.network import (
     Concatenate,
+    GlobalAveragePool,
     InputLayer,
     Layer,
     Network,
@@ -489,11 +494,12 @@ class Engine:
             self.count_layers = [
                 lay.name
                 for lay in network
-                if self.fan_out[lay.name].any()
-                and not isinstance(self.units.get(lay.name), PassUnit)
+                if self.fan_out[lay.name].any() and not isinstance(lay, PASS_THROUGH)
             ]
         self.count_index = {n: i for i, n in enumerate(self.count_layers)}
-        self.fan_out_tf = {n: tf.constant(self.fan_out[n], tf.float32) for n in self.count_layers}
+        self.fan_out_flat = {
+            n: tf.constant(self.fan_out[n].reshape(-1), tf.float32) for n in self.count_layers
+        }
         #: Layers whose output is 0 or the spike amplitude (counted by one product).
         self.binary: set[str] = set()
         for name, unit in self.units.items():
@@ -506,6 +512,26 @@ class Engine:
             for n in self.count_layers
             if n in self.binary
         }
+        #: Binary layer -> (average pool, factor): the layer's spikes, each entering one
+        #: window of the pool, are counted as factor x the sum of the pool's output.
+        self.count_via_pool: dict[str, tuple[str, float]] = {}
+        for name, unit in self.units.items():
+            layer = network[name]
+            src = layer.inputs[0] if layer.inputs else None
+            if (
+                isinstance(unit, PassUnit)
+                and isinstance(layer, Pool)
+                and src in self.binary
+                and src in self.count_index
+                and [c.name for c in network.consumers(src)] == [name]
+                and tuple(layer.strides) == tuple(layer.pool_size)
+                and not any(a or b for a, b in layer.padding)
+                and all(
+                    n % k == 0
+                    for n, k in zip(network[src].shape[:-1], layer.pool_size, strict=True)
+                )
+            ):
+                self.count_via_pool[src] = (name, float(np.prod(layer.pool_size)) / self.amp)
         self.last_stats: dict[str, Any] = {}
         # autograph off: the loops are explicit, and converting the units' Python code
         # costs seconds of tracing
@@ -602,6 +628,11 @@ class Engine:
             if self.encoder.static:
                 self.static.add(name)
             return
+        if self._averages_spikes(layer):
+            self.units[name] = PassUnit(layer, self.network)
+            if all_static:
+                self.static.add(name)
+            return
         if isinstance(layer, PASS_THROUGH):
             if layer.activation == "softmax":
                 raise UnsupportedLayerError(
@@ -633,6 +664,21 @@ class Engine:
         self.units[name] = NeuronUnit(
             layer, self.network, neurons, int(self.settings.clamp.get(name, 0)), relax
         )
+
+    def _averages_spikes(self, layer: Layer) -> bool:
+        """Whether average pool ``layer`` passes on the mean of its input spikes instead of
+        driving neurons: it has no activation, is not the output, and its input is a layer
+        of neurons whose spikes carry values linearly (or a layer that passes those on)."""
+        if not (
+            (isinstance(layer, Pool) and layer.mode == "avg")
+            or isinstance(layer, GlobalAveragePool)
+        ):
+            return False
+        if layer.activation != "linear" or layer.name == self.out_name or self.phase_steps:
+            return False
+        src = self.units.get(layer.inputs[0])
+        linear = getattr(self.neuron_cls, "linear_spikes", False)
+        return linear and isinstance(src, NeuronUnit | PassUnit | MaxPoolUnit)
 
     def _neurons(self, layer: Layer, spec: CodeSpec, shape: tuple[int, ...]) -> Any:
         """The code's neurons for ``layer`` (its softmax neurons for a softmax layer)."""
@@ -855,6 +901,12 @@ class Engine:
             ins = [values[i] for i in layer.inputs]
             if isinstance(unit, PassUnit):
                 values[name] = unit.op(ins)
+                if name in self.count_index:  # an average pool's graded spikes
+                    layer_ops[name] = self._count(values[name], name)
+                for src, (pool, factor) in self.count_via_pool.items():
+                    if pool == name:  # the input's spikes: the pool's mean times its size
+                        axes = list(range(1, len(values[name].shape)))
+                        layer_ops[src] = tf.reduce_sum(values[name], axis=axes) * factor
                 continue
             if isinstance(unit, MaxPoolUnit) and unit.static_rank:
                 if not unit.pruned:
@@ -878,7 +930,7 @@ class Engine:
                     binary_out = out
                 if self.amp != 1.0:
                     out = out * self.amp
-            if name in self.count_index:
+            if name in self.count_index and name not in self.count_via_pool:
                 layer_ops[name] = self._count(out, name)
             values[name] = out
         out_unit = self.units[self.out_name]
@@ -902,9 +954,8 @@ class Engine:
 
     def _count(self, spikes: tf.Tensor, name: str) -> tf.Tensor:
         """Synaptic operations of one step's output of layer ``name``, per lane."""
+        flat = tf.reshape(spikes, [tf.shape(spikes)[0], -1])
         if name in self.events_per_unit:  # 0 or the amplitude: one matrix-vector product
-            flat = tf.reshape(spikes, [tf.shape(spikes)[0], -1])
             return tf.linalg.matvec(flat, self.events_per_unit[name])
-        events = tf.cast(tf.not_equal(spikes, 0), tf.float32)
-        axes = list(range(1, len(spikes.shape)))
-        return tf.reduce_sum(events * self.fan_out_tf[name], axis=axes)
+        events = tf.cast(tf.not_equal(flat, 0), tf.float32)
+        return tf.linalg.matvec(events, self.fan_out_flat[name])

@@ -207,6 +207,9 @@ class IFNeurons:
     #: Each neuron's state depends on its own input only (without online normalization),
     #: so the engine may simulate a subset of a layer (see ``Engine._prune``).
     independent = True
+    #: Spike trains carry values linearly (rate), so a linear layer without neurons (an
+    #: average pool) may act on the spikes themselves.
+    linear_spikes = True
 
     def __init__(
         self, shape: tuple[int, ...], params: NeuronParams, ctx: NeuronContext | None = None
