@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PLUGINS := $(sort $(dir $(wildcard plugins/*/*/pyproject.toml)))
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench bench-dvs clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,9 @@ test: setup lint
 
 bench: setup
 	$(PY) benchmarks/run.py
+
+bench-dvs: setup
+	$(PY) benchmarks/dvs.py
 
 clean:
 	rm -rf $(VENV) .cache

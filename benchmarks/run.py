@@ -109,7 +109,7 @@ def bench_model(name: str, samples: int, duration: int) -> dict:
         int(t): snn["top1"][int(np.searchsorted(times, t))] for t in CHECKPOINTS if t <= times[-1]
     }
     network = Network.load(Path(results["run_dir"]) / "network.h5")
-    speed = step_vs_forward(network, xte[:100], steps=50)
+    speed = step_vs_forward(network, xte[:100], steps=100, repeats=7)
     steps_per_s = results["samples"] * len(times) / results["timing"]["simulate_s"]
     return {
         "model": name,

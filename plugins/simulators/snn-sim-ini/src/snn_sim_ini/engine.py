@@ -888,7 +888,7 @@ class Engine:
         new_carry = {}
         binary_out = None
         out_current = None
-        neuron_ops = tf.constant(0.0)
+        neuron_ops: Any = 0.0  # a Python number while every layer is active (fewer ops)
         input_name = self.network.input.name
         if input_name not in self.static:
             values[input_name], enc_state = self.encoder.step(consts, enc_state, t, seed)
