@@ -8,6 +8,7 @@ spikes, and IF output neurons driven by the dense layer of those means.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from snn_sim_ini.engine import Engine, EngineSettings, PassUnit
 from snn_sim_ini.primitives import NeuronParams
 
@@ -18,14 +19,14 @@ from snn_core.network import Conv, Dense, InputLayer, Network, Pool, Reshape
 STEPS = 30
 
 
-def network(rng: np.random.Generator) -> Network:
+def network(rng: np.random.Generator, side: int = 6) -> Network:
     return Network.from_layers(
         [
-            InputLayer(name="in", shape=(6, 6, 1)),
+            InputLayer(name="in", shape=(side, side, 1)),
             Conv(
                 name="conv",
                 inputs=("in",),
-                shape=(6, 6, 3),
+                shape=(side, side, 3),
                 kernel=rng.uniform(0, 0.4, (3, 3, 1, 3)),
                 bias=np.zeros(3),
                 strides=(1, 1),
@@ -67,10 +68,11 @@ def if_neurons(currents: list[np.ndarray], v0: float) -> list[np.ndarray]:
     return out
 
 
-def test_pool_averages_spikes_exactly() -> None:
+@pytest.mark.parametrize("side", [6, 7])  # 7: the last row and column are in no window
+def test_pool_averages_spikes_exactly(side) -> None:
     rng = np.random.default_rng(5)
-    net = network(rng)
-    x = rng.uniform(0, 1, (4, 6, 6, 1)).astype(np.float32)
+    net = network(rng, side)
+    x = rng.uniform(0, 1, (4, side, side, 1)).astype(np.float32)
     spec = CodeSpec(input_encoding="analog", neuron_model="if", readout="spike_count")
     engine = Engine(
         net, spec, EngineSettings(num_steps=STEPS, dt=1.0, neuron=NeuronParams(v_init=0.5))
@@ -80,20 +82,23 @@ def test_pool_averages_spikes_exactly() -> None:
 
     current = forward(net, x, outputs=["conv"])["conv"]  # relu(conv(x)) = the current
     conv_spikes = if_neurons([current] * STEPS, 0.5)
-    pooled = [s.reshape(4, 3, 2, 3, 2, 3).mean(axis=(2, 4)) for s in conv_spikes]
+    covered = [s[:, :6, :6] for s in conv_spikes]
+    pooled = [s.reshape(4, 3, 2, 3, 2, 3).mean(axis=(2, 4)) for s in covered]
     w = net["out"].weights
     out_spikes = if_neurons([p.reshape(4, -1) @ w for p in pooled], 0.5)
     np.testing.assert_allclose(scores[:, -1, :], np.sum(out_spikes, axis=0), atol=1e-6)
-    # every conv spike enters one window (one op); a non-zero mean reaches 4 outputs
+    # every covered conv spike enters one window (one op), the others none; a non-zero
+    # mean reaches 4 outputs
     want = sum(
         s.sum(axis=(1, 2, 3)) + 4 * (p != 0).sum(axis=(1, 2, 3))
-        for s, p in zip(conv_spikes, pooled, strict=True)
+        for s, p in zip(covered, pooled, strict=True)
     )
     np.testing.assert_allclose(
         engine.last_stats["layer_ops"]["conv"] + engine.last_stats["layer_ops"]["pool"], want
     )
-    # the pool has no neurons: only the conv's 108 and the output's 4 update each step
-    np.testing.assert_allclose(engine.last_stats["neuron_ops"][:, -1], STEPS * (108 + 4))
+    # the pool has no neurons: only the conv's and the output's update each step
+    neurons = side * side * 3 + 4
+    np.testing.assert_allclose(engine.last_stats["neuron_ops"][:, -1], STEPS * neurons)
 
 
 def test_phased_codes_keep_pool_neurons() -> None:

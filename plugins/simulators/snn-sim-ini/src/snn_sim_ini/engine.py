@@ -512,6 +512,12 @@ class Engine:
             for n in self.count_layers
             if n in self.binary
         }
+        #: Layers whose output is never negative (binary ones, and their averages).
+        self.nonneg = set(self.binary)
+        for name, unit in self.units.items():
+            if isinstance(unit, PassUnit) and network[name].inputs[0] in self.nonneg:
+                if all(i in self.nonneg for i in network[name].inputs):
+                    self.nonneg.add(name)
         #: Binary layer -> (average pool, factor): the layer's spikes, each entering one
         #: window of the pool, are counted as factor x the sum of the pool's output.
         self.count_via_pool: dict[str, tuple[str, float]] = {}
@@ -524,12 +530,7 @@ class Engine:
                 and src in self.binary
                 and src in self.count_index
                 and [c.name for c in network.consumers(src)] == [name]
-                and tuple(layer.strides) == tuple(layer.pool_size)
-                and not any(a or b for a, b in layer.padding)
-                and all(
-                    n % k == 0
-                    for n, k in zip(network[src].shape[:-1], layer.pool_size, strict=True)
-                )
+                and self._enters_one_window(src, layer)
             ):
                 self.count_via_pool[src] = (name, float(np.prod(layer.pool_size)) / self.amp)
         self.last_stats: dict[str, Any] = {}
@@ -664,6 +665,19 @@ class Engine:
         self.units[name] = NeuronUnit(
             layer, self.network, neurons, int(self.settings.clamp.get(name, 0)), relax
         )
+
+    def _enters_one_window(self, name: str, pool: Pool) -> bool:
+        """Whether each element of layer ``name`` that pool ``pool`` covers costs exactly
+        one operation (one window) and every other element none: then the layer's
+        operations are the pool's input sum (non-overlapping windows without padding)."""
+        if tuple(pool.strides) != tuple(pool.pool_size) or any(a or b for a, b in pool.padding):
+            return False
+        fan = self.fan_out[name]
+        sizes = zip(fan.shape, pool.pool_size, strict=False)  # (the channels stay whole)
+        covered = tuple(slice(0, (n // k) * k) for n, k in sizes)
+        want = np.zeros_like(fan)
+        want[covered] = 1.0
+        return bool(np.array_equal(fan, want))
 
     def _averages_spikes(self, layer: Layer) -> bool:
         """Whether average pool ``layer`` passes on the mean of its input spikes instead of
@@ -957,5 +971,8 @@ class Engine:
         flat = tf.reshape(spikes, [tf.shape(spikes)[0], -1])
         if name in self.events_per_unit:  # 0 or the amplitude: one matrix-vector product
             return tf.linalg.matvec(flat, self.events_per_unit[name])
-        events = tf.cast(tf.not_equal(flat, 0), tf.float32)
+        if name in self.nonneg:  # graded but never negative: its sign marks an event
+            events = tf.sign(flat)
+        else:
+            events = tf.cast(tf.not_equal(flat, 0), tf.float32)
         return tf.linalg.matvec(events, self.fan_out_flat[name])
