@@ -31,6 +31,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from run import run_tables  # noqa: E402
+
 ROOT = HERE.parent
 EXAMPLE = ROOT / "examples" / "dvs"
 RESULTS = HERE / "results"
@@ -70,37 +73,9 @@ def experiment_file(data: Path, norm: Path, samples: int, duration: int) -> Path
 
     table = "\n".join(f"{k} = {value(v)}" for k, v in dataset.items())
     path = RESULTS / "dvs.toml"
+    model = data / "model.keras"
     path.write_text(
-        f"""
-[model]
-path = "{data / "model.keras"}"
-
-[dataset]
-{table}
-
-[normalize]
-method = "percentile"
-percentile = 99.9
-
-[code]
-name = "temporal_mean_rate"
-
-[simulator]
-name = "ini"
-
-[simulation]
-duration = {duration}
-dt = 1
-batch_size = 100
-num_to_test = {samples}
-top_k = 1
-
-[output]
-dir = "{RESULTS / "runs" / "dvs"}"
-runlabel = "dvs"
-overwrite = true
-plot_vars = ["error_t"]
-"""
+        f'[model]\npath = "{model}"\n\n[dataset]\n{table}\n' + run_tables(duration, samples, "dvs")
     )
     return path
 

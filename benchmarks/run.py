@@ -50,19 +50,10 @@ def prepare_data(norm_samples: int = 10_000) -> None:
         np.save(DATA / f"x_norm_{n}.npy", xtr[:n])
 
 
-def experiment_file(model: Path, samples: int, duration: int, label: str) -> Path:
-    """An experiment TOML for ``model`` on the benchmark data."""
-    path = RESULTS / f"{label}.toml"
-    path.write_text(
-        f"""
-[model]
-path = "{model}"
-parsed = "{RESULTS / (label + "_parsed.h5")}"
-
-[dataset]
-reader = "npz"
-path = "{DATA}"
-
+def run_tables(duration: int, samples: int, label: str) -> str:
+    """The TOML tables every benchmark experiment shares: percentile normalization, rate
+    code on INI, batch 100, results in ``results/runs/<label>`` (replaced on a rerun)."""
+    return f"""
 [normalize]
 method = "percentile"
 percentile = 99.9
@@ -75,6 +66,7 @@ name = "ini"
 
 [simulation]
 duration = {duration}
+dt = 1
 batch_size = 100
 num_to_test = {samples}
 top_k = 1
@@ -85,6 +77,22 @@ runlabel = "{label}"
 overwrite = true
 plot_vars = ["error_t"]
 """
+
+
+def experiment_file(model: Path, samples: int, duration: int, label: str) -> Path:
+    """An experiment TOML for ``model`` on the benchmark data."""
+    path = RESULTS / f"{label}.toml"
+    path.write_text(
+        f"""
+[model]
+path = "{model}"
+parsed = "{RESULTS / (label + "_parsed.h5")}"
+
+[dataset]
+reader = "npz"
+path = "{DATA}"
+"""
+        + run_tables(duration, samples, label)
     )
     return path
 
