@@ -99,25 +99,41 @@ def main() -> None:
     from models import trained
     from run import prepare_data
 
+    from snn_core.errors import SnnError
+
     prepare_data()
     xtr, ytr, _, _ = load_mnist()
-    rows = []
+    rows: list[dict] = []
+    refused: list[str] = []
     for name in args.models:
         model = trained(name, xtr, ytr)
         for i, (label, code, duration, early) in enumerate(CODES):
             if args.codes and i not in args.codes:
                 continue
             print(f"{name}: {label} on {args.samples} samples ...", flush=True)
-            rows.append(run_code(name, model, args.samples, label, code, duration, early))
+            try:
+                rows.append(run_code(name, model, args.samples, label, code, duration, early))
+            except SnnError as exc:  # e.g. a code that cannot run this model's layers
+                refused.append(f"{name}, {label}: {exc}")
+                print(f"refused: {exc}", flush=True)
+                continue
             print(table(rows[-1:]), flush=True)
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(rows, indent=2))
+            write(rows, refused, args.samples, args.out)  # each row lands as it is done
+    print(write(rows, refused, args.samples, args.out))
+
+
+def write(rows: list[dict], refused: list[str], samples: int, out: str) -> str:
+    """Write ``results/<out>.{json,md}``; return the table."""
+    (RESULTS / f"{out}.json").write_text(json.dumps({"rows": rows, "refused": refused}, indent=2))
     text = table(rows)
-    (RESULTS / f"{args.out}.md").write_text(
-        f"# Spike codes on the benchmark models ({args.samples} test samples)\n\n{text}\n"
+    notes = "".join(f"\n- {r}" for r in refused)
+    (RESULTS / f"{out}.md").write_text(
+        f"# Spike codes on the benchmark models ({samples} test samples)\n\n{text}\n"
         "\nEnergy: synaptic + neuron operations x 0.9 pJ against MACs x 4.6 pJ "
         "(Horowitz 2014, 45 nm; see docs/operations.md).\n"
+        + (f"\nRefused:{notes}\n" if refused else "")
     )
-    print(text)
+    return text
 
 
 if __name__ == "__main__":

@@ -847,6 +847,14 @@ def import_ini(path: Path, out: Path | None = None) -> str:
             "the SNN Toolbox's default; remove for snn's membrane_max (ranks inputs by "
             "their input current, more accurate)",
         )
+    if selectors["simulator"] == "ini":
+        doc.set(
+            "simulator.average_pool",
+            "neurons",
+            "the SNN Toolbox drives a layer of IF neurons with each average pool; remove "
+            "for snn's default, which passes the mean of the spikes on (more accurate, "
+            "faster, more synaptic events)",
+        )
     if selectors["code"] == "temporal_mean_rate":
         doc.set(
             "code.readout",

@@ -82,6 +82,7 @@ def test_full_default_settings_file_validates(tmp_path, wd):
     assert exp.simulator.name == "ini"
     assert exp.simulator.options == {
         "maxpool_type": "fir_max",
+        "average_pool": "neurons",
         "payloads": False,
         "online_normalization": False,
         "diff_to_max_rate": 200.0,
@@ -204,7 +205,7 @@ def test_simulators(tmp_path, wd, written, ours, comment):
     if comment:
         assert comment in text.split("[simulator]")[1].splitlines()[1]
     if ours == "ini":
-        assert exp.simulator.options == {"maxpool_type": "exp_max"}
+        assert exp.simulator.options == {"maxpool_type": "exp_max", "average_pool": "neurons"}
     else:
         assert exp.simulator.options == {}
         assert "# maxpool_type = exp_max: not applicable: only used when name is 'ini'" in text

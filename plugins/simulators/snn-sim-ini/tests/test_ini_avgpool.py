@@ -107,3 +107,20 @@ def test_phased_codes_keep_pool_neurons() -> None:
     spec = CodeSpec(input_encoding="ttfs", neuron_model="ttfs", readout="first_spike")
     engine = Engine(net, spec, EngineSettings(num_steps=60, dt=1.0, neuron=NeuronParams()))
     assert not isinstance(engine.units["pool"], PassUnit)
+
+
+@pytest.mark.parametrize(("option", "passes"), [("spikes", True), ("neurons", False)])
+def test_average_pool_option(option, passes) -> None:
+    """``[simulator] average_pool = "neurons"`` keeps the SNN Toolbox's pool neurons."""
+    from snn_code_rate import TemporalMeanRate
+    from snn_sim_ini.simulator import IniSimulator
+
+    from snn_core.config import Cell, Simulation
+
+    net = network(np.random.default_rng(7))
+    sim = IniSimulator(IniSimulator.Options(average_pool=option))
+    sim.prepare(net, TemporalMeanRate(), Cell(), Simulation(duration=20, batch_size=2))
+    assert isinstance(sim._engine.units["pool"], PassUnit) == passes
+    x = np.random.default_rng(8).uniform(0, 1, (2, 6, 6, 1)).astype(np.float32)
+    out = sim.run_batch(x, np.arange(2))
+    assert out.scores.shape[0] == 2 and np.isfinite(out.scores).all()

@@ -21,7 +21,8 @@ Layers become:
 * average pools without an activation (``Pool``, ``GlobalAveragePool``) behind neurons
   whose spike trains carry values linearly (the rate code's IF neurons, attribute
   ``linear_spikes``): the average of the incoming spikes, passed on as graded spikes
-  (as SpikingJelly and sinabs do), exact and without a layer of neurons.
+  (as SpikingJelly and sinabs do), exact and without a layer of neurons (unless
+  ``average_spikes`` is off: then they are neuron layers like the others).
 
 What depends only on a static input (analog input) is computed once before the loop,
 e.g. the first layer's input current.
@@ -81,6 +82,8 @@ class EngineSettings:
     bias_relaxation: bool = False
     #: Every sample starts from a fresh network (nothing carries over between samples).
     fresh_samples: bool = True
+    #: Average pools pass the mean of rate-coded spikes on (``[simulator] average_pool``).
+    average_spikes: bool = True
 
     @property
     def report_steps(self) -> np.ndarray:
@@ -688,7 +691,9 @@ class Engine:
             or isinstance(layer, GlobalAveragePool)
         ):
             return False
-        if layer.activation != "linear" or layer.name == self.out_name or self.phase_steps:
+        if not self.settings.average_spikes or self.phase_steps:
+            return False
+        if layer.activation != "linear" or layer.name == self.out_name:
             return False
         src = self.units.get(layer.inputs[0])
         linear = getattr(self.neuron_cls, "linear_spikes", False)

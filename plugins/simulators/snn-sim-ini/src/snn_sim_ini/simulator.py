@@ -40,6 +40,13 @@ class IniOptions:
     #: (``fir_max``, the SNN Toolbox's default), exponentially filtered spike train
     #: (``exp_max``) or moving-average rate (``avg_max``).
     maxpool_type: Literal["membrane_max", "fir_max", "exp_max", "avg_max"] = "membrane_max"
+    #: Average pools (without activation) behind rate-coded IF neurons: pass the mean of
+    #: the incoming spikes on as graded spikes (``spikes``: exact, faster, and more
+    #: synaptic events, since a window sends whenever any input spiked), or drive a layer
+    #: of IF neurons with it (``neurons``: the SNN Toolbox's; binary spikes, about a
+    #: quarter of the events for 2 x 2 windows, what hardware without graded spikes
+    #: needs). Other codes always use neurons.
+    average_pool: Literal["spikes", "neurons"] = "spikes"
     #: Time constant (``exp_max``) or averaging horizon (``avg_max``) of the max-pool
     #: score, in ms.
     maxpool_window: float = attrs.field(default=10.0, validator=v.gt(0))
@@ -160,6 +167,7 @@ class IniSimulator(Simulator):
             payloads=opts.payloads,
             bias_relaxation=opts.bias_relaxation,
             fresh_samples=int(simulation.reset_between_nth_sample) == 1,
+            average_spikes=opts.average_pool == "spikes",
             online_normalization=(
                 (opts.diff_to_max_rate, opts.diff_to_min_rate, opts.timestep_fraction)
                 if opts.online_normalization
