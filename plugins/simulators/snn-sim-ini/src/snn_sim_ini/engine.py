@@ -973,7 +973,8 @@ class Engine:
 
     def _count(self, spikes: tf.Tensor, name: str) -> tf.Tensor:
         """Synaptic operations of one step's output of layer ``name``, per lane."""
-        flat = tf.reshape(spikes, [tf.shape(spikes)[0], -1])
+        lanes = spikes.shape[0] if spikes.shape[0] is not None else tf.shape(spikes)[0]
+        flat = tf.reshape(spikes, [lanes, -1])
         if name in self.events_per_unit:  # 0 or the amplitude: one matrix-vector product
             return tf.linalg.matvec(flat, self.events_per_unit[name])
         if name in self.nonneg:  # graded but never negative: its sign marks an event
