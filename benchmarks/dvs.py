@@ -2,14 +2,15 @@
 
 1. ``examples/dvs/make_dataset.py --mnist ../shared/data/mnist``: every digit moved in
    three saccades in front of a simulated DVS, one AEDAT 3.1 recording per digit, into
-   ``benchmarks/results/dvs/{train,test}/<class>/`` (once; reused while it exists).
+   ``benchmarks/results/dvs_<train>_<test>/{train,test}/<class>/`` (once; reused).
 2. ``examples/dvs/train.py --data``: the example's CNN trained on the accumulated frames
    of the training recordings (once, cached beside them).
-3. The example's experiment (its ``[dataset]`` table: 3 ms frames, ``rectified_sum``, one
-   frame per 1 ms step) run on the test recordings: percentile normalization on training
-   recordings, rate code, INI simulator, batch 100; the 100 frames of a recording take
-   100 steps, and ``--duration`` (150) runs on without input so that the charge the
-   last frames left in the network comes out.
+3. The example's experiment (its ``[dataset]`` and ``[cell]`` tables: 3 ms frames,
+   ``rectified_sum``, one frame per 1 ms step, membranes starting at rest) on the test
+   recordings: percentile normalization on training recordings, rate code, INI
+   simulator, batch 100; the 100 frames of a recording take 100 steps, and
+   ``--duration`` (150) runs on without input so that the charge the last frames left
+   in the network comes out.
 
 Writes ``benchmarks/results/dvs.{json,md}``: ANN top-1 on the accumulated frames of the
 same test samples, SNN top-1 at 25, 50, 75, 100 and 150 steps, simulated sample-steps per
@@ -65,17 +66,21 @@ def norm_subset(data: Path, count: int) -> Path:
 
 def experiment_file(data: Path, norm: Path, samples: int, duration: int) -> Path:
     """The example's experiment with this benchmark's paths."""
-    dataset = tomllib.loads((EXAMPLE / "experiment.toml").read_text())["dataset"]
-    dataset = {**dataset, "path": str(data / "test"), "norm_path": str(norm)}
+    example = tomllib.loads((EXAMPLE / "experiment.toml").read_text())
+    dataset = {**example["dataset"], "path": str(data / "test"), "norm_path": str(norm)}
 
-    def value(v: object) -> str:
-        return json.dumps(v) if not isinstance(v, bool) else str(v).lower()
+    def table(name: str, values: dict) -> str:
+        def value(v: object) -> str:
+            return json.dumps(v) if not isinstance(v, bool) else str(v).lower()
 
-    table = "\n".join(f"{k} = {value(v)}" for k, v in dataset.items())
+        return f"[{name}]\n" + "".join(f"{k} = {value(v)}\n" for k, v in values.items())
+
     path = RESULTS / "dvs.toml"
-    model = data / "model.keras"
     path.write_text(
-        f'[model]\npath = "{model}"\n\n[dataset]\n{table}\n' + run_tables(duration, samples, "dvs")
+        table("model", {"path": str(data / "model.keras")})
+        + table("dataset", dataset)
+        + table("cell", example.get("cell", {}))
+        + run_tables(duration, samples, "dvs")
     )
     return path
 
