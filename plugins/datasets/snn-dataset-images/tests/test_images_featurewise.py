@@ -254,3 +254,14 @@ class TestImagesFeaturewiseContract(DatasetContract):
             "featurewise_std_normalization": True,
             "zca_whitening": True,
         }
+
+
+def test_zca_without_epsilon_on_a_singular_covariance_is_an_error(tmp_path):
+    """Fewer images than features: the covariance is singular, and zca_epsilon = 0 would
+    divide by zero."""
+    write_pngs(tmp_path, 6, (4, 4), seed=3)  # 16 features, 6 images
+    ds = _open(
+        tmp_path, color_mode="grayscale", rescale=RESCALE, zca_whitening=True, zca_epsilon=0.0
+    )
+    with pytest.raises(DatasetError, match="zca_epsilon = 0.0.*singular"):
+        _all(ds)

@@ -363,8 +363,17 @@ class ImagesDataset(Dataset):
             outer = np.outer(m, flat_sum)
             sigma = (gram - outer - outer.T + count * np.outer(m, m)) / count
             sigma *= np.outer(scale, scale)
-            u, sv, _ = np.linalg.svd(sigma)
-            whiten = (u * (1.0 / np.sqrt(sv + opts.zca_epsilon))) @ u.T
+            # sigma is symmetric positive semi-definite: its eigendecomposition is Keras'
+            # SVD, several times faster (rounding can leave eigenvalues a hair below 0)
+            sv, u = np.linalg.eigh(sigma)
+            sv = np.maximum(sv, 0.0) + opts.zca_epsilon
+            if not np.all(sv > 0):
+                raise DatasetError(
+                    f"[dataset] zca_epsilon = {opts.zca_epsilon}: the covariance of the "
+                    f"{count} fit images of {folder.root} is singular, so whitening divides "
+                    "by zero; set zca_epsilon > 0 (Keras' default is 1e-6)"
+                )
+            whiten = (u * (1.0 / np.sqrt(sv))) @ u.T
             self.principal_components = whiten.astype(np.float32)
         log.info("feature-wise statistics fitted on %d images of %s", count, folder.root)
         self._fitted = True
