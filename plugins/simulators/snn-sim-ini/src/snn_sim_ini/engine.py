@@ -241,10 +241,8 @@ class MaxPoolUnit:
             scale = 0.25 if settings.maxpool_type == "fir_max" else 1e-6
             eps = scale * settings.neuron.v_thresh / (ph * pw)
             self.crop = (rows, cols)
-            h, w = self.in_shape[:2]
-            covered = (h, w) == (rows, cols)
-            self.uncovered = None if covered else [[0, 0], [0, h - rows], [0, w - cols], [0, 0]]
-            self.tiebreak = tf.constant((-eps * k)[..., None].astype(np.float32))
+            #: Whether the last row or column lies in no window (odd sizes).
+            self.cropped = (rows, cols) != tuple(self.in_shape[:2])
             # the score starts at the tie-breaker (zero outside the windows)
             start = np.zeros((*self.in_shape[:2], 1), np.float32)
             start[:rows, :cols] = -eps * k[..., None]
@@ -262,30 +260,31 @@ class MaxPoolUnit:
         input current: accumulated over any number of steps it ranks the inputs the
         same way, so the mask is computed once per batch (``membrane_max`` behind a layer
         whose input is static)."""
-        rows, cols = self.crop
-        ph, pw = self.size
-        ranked = current[:, :rows, :cols, :] + self.tiebreak
-        best = tf.nn.max_pool2d(ranked, self.size, self.size, "VALID")
-        best = tf.repeat(tf.repeat(best, ph, axis=1), pw, axis=2)
-        return tf.cast(ranked >= best, tf.float32)
+        return tf.cast(self._winners(self._crop(current + self.start)), tf.float32)
 
     def pool_current(self, current: tf.Tensor) -> tf.Tensor:
         """Each window's largest input current (the winner's, under a constant current)."""
+        return tf.nn.max_pool2d(current, self.size, self.size, "VALID")
+
+    def _crop(self, x: tf.Tensor) -> tf.Tensor:
+        """``x`` without the rows and columns no window covers."""
+        if not self.cropped:
+            return x
         rows, cols = self.crop
-        return tf.nn.max_pool2d(current[:, :rows, :cols, :], self.size, self.size, "VALID")
+        return x[:, :rows, :cols, :]
+
+    def _winners(self, ranked: tf.Tensor) -> tf.Tensor:
+        """Where ``ranked`` (cropped, tie-breaker included) holds its window's maximum."""
+        ph, pw = self.size
+        best = tf.nn.max_pool2d(ranked, self.size, self.size, "VALID")
+        return ranked >= tf.repeat(tf.repeat(best, ph, axis=1), pw, axis=2)
 
     def _fast_step(self, spikes: tf.Tensor, score: tf.Tensor) -> tf.Tensor:
-        rows, cols = self.crop
-        ph, pw = self.size
-        if self.uncovered:
-            score, spikes = score[:, :rows, :cols, :], spikes[:, :rows, :cols, :]
-        # (the score started at the tie-breaker: see __init__)
-        best = tf.nn.max_pool2d(score, self.size, self.size, "VALID")
-        best = tf.repeat(tf.repeat(best, ph, axis=1), pw, axis=2)
-        # Spikes are non-negative, so the max over the winners passes the winner's spike;
-        # inputs still tied (equal currents) have equal spike trains, and none is counted
-        # twice.
-        passed = tf.where(score >= best, spikes, np.float32(0))
+        # (the score started at the tie-breaker: see __init__.) Spikes are non-negative,
+        # so the max over the winners passes the winner's spike; inputs still tied (equal
+        # currents) have equal spike trains, and none is counted twice.
+        winners = self._winners(self._crop(score))
+        passed = tf.where(winners, self._crop(spikes), np.float32(0))
         return tf.nn.max_pool2d(passed, self.size, self.size, "VALID")
 
     def _patches(self, x: tf.Tensor, fill: float) -> tf.Tensor:
@@ -305,8 +304,7 @@ class MaxPoolUnit:
         if self.pruned:  # the input layer is already the winners' spikes
             return spikes, {}
         if self.static_rank:
-            rows, cols = self.crop
-            passed = spikes[:, :rows, :cols, :] * inputs[1]
+            passed = self._crop(spikes) * inputs[1]
             return tf.nn.max_pool2d(passed, self.size, self.size, "VALID"), {}
         score = self.update(state["score"], inputs[1] if self.by_current else spikes, t)
         if self.fast:
@@ -518,9 +516,8 @@ class Engine:
         #: Layers whose output is never negative (binary ones, and their averages).
         self.nonneg = set(self.binary)
         for name, unit in self.units.items():
-            if isinstance(unit, PassUnit) and network[name].inputs[0] in self.nonneg:
-                if all(i in self.nonneg for i in network[name].inputs):
-                    self.nonneg.add(name)
+            if isinstance(unit, PassUnit) and all(i in self.nonneg for i in network[name].inputs):
+                self.nonneg.add(name)
         #: Binary layer -> (average pool, factor): the layer's spikes, each entering one
         #: window of the pool, are counted as factor x the sum of the pool's output.
         self.count_via_pool: dict[str, tuple[str, float]] = {}
@@ -922,10 +919,11 @@ class Engine:
                 values[name] = unit.op(ins)
                 if name in self.count_index:  # an average pool's graded spikes
                     layer_ops[name] = self._count(values[name], name)
-                for src, (pool, factor) in self.count_via_pool.items():
-                    if pool == name:  # the input's spikes: the pool's mean times its size
-                        axes = list(range(1, len(values[name].shape)))
-                        layer_ops[src] = tf.reduce_sum(values[name], axis=axes) * factor
+                src = layer.inputs[0]
+                pool, factor = self.count_via_pool.get(src, (None, 0.0))
+                if pool == name:  # the input's spikes: the pool's mean times its size
+                    axes = list(range(1, len(values[name].shape)))
+                    layer_ops[src] = tf.reduce_sum(values[name], axis=axes) * factor
                 continue
             if isinstance(unit, MaxPoolUnit) and unit.static_rank:
                 if not unit.pruned:
