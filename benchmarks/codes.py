@@ -30,16 +30,10 @@ CODES = (
 )
 
 
-def toml_value(v: object) -> str:
-    return (
-        json.dumps(v) if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
-    )
-
-
 def run_code(
     name: str, model: Path, samples: int, label: str, code: dict, duration: int, early: bool
 ) -> dict:
-    from run import experiment_file
+    from run import experiment_file, toml_value
 
     from snn_core.config import load_experiment
     from snn_core.pipeline import run_experiment

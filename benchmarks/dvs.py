@@ -33,7 +33,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run import run_tables  # noqa: E402
+from run import run_tables, toml_table  # noqa: E402
 
 ROOT = HERE.parent
 EXAMPLE = ROOT / "examples" / "dvs"
@@ -69,17 +69,11 @@ def experiment_file(data: Path, norm: Path, samples: int, duration: int) -> Path
     example = tomllib.loads((EXAMPLE / "experiment.toml").read_text())
     dataset = {**example["dataset"], "path": str(data / "test"), "norm_path": str(norm)}
 
-    def table(name: str, values: dict) -> str:
-        def value(v: object) -> str:
-            return json.dumps(v) if not isinstance(v, bool) else str(v).lower()
-
-        return f"[{name}]\n" + "".join(f"{k} = {value(v)}\n" for k, v in values.items())
-
     path = RESULTS / "dvs.toml"
     path.write_text(
-        table("model", {"path": str(data / "model.keras")})
-        + table("dataset", dataset)
-        + table("cell", example.get("cell", {}))
+        toml_table("model", {"path": str(data / "model.keras")})
+        + toml_table("dataset", dataset)
+        + toml_table("cell", example.get("cell", {}))
         + run_tables(duration, samples, "dvs")
     )
     return path

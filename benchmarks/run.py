@@ -50,6 +50,16 @@ def prepare_data(norm_samples: int = 10_000) -> None:
         np.save(DATA / f"x_norm_{n}.npy", xtr[:n])
 
 
+def toml_value(v: object) -> str:
+    """``v`` written as a TOML value (strings quoted, booleans lower case)."""
+    return str(v).lower() if isinstance(v, bool) else json.dumps(v)
+
+
+def toml_table(name: str, values: dict) -> str:
+    """A TOML table ``[name]`` holding ``values``."""
+    return f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in values.items())
+
+
 def run_tables(duration: int, samples: int, label: str) -> str:
     """The TOML tables every benchmark experiment shares: percentile normalization, rate
     code on INI, batch 100, results in ``results/runs/<label>`` (replaced on a rerun)."""
