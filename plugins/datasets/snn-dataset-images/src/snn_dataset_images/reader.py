@@ -19,8 +19,8 @@ Feature-wise preprocessing
 order: rescale, samplewise centre, samplewise std, featurewise centre (subtract the
 per-channel mean), featurewise std (divide by the per-channel standard deviation + 1e-6),
 ZCA (the flattened image times ``U diag(1 / sqrt(S + zca_epsilon)) U^T``, where ``U S U^T``
-is the SVD of ``flat^T flat / n`` of the fit images after the feature-wise centring and
-scaling that are switched on).
+is the eigendecomposition (for this symmetric matrix, Keras' SVD) of ``flat^T flat / n``
+of the fit images after the feature-wise centring and scaling that are switched on).
 
 The statistics are fitted on ``fit_samples`` images: those of ``norm_folder`` when it is
 set, else test images, spread evenly over the folder. As in Keras' ``fit`` they are taken
