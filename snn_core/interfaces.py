@@ -301,6 +301,14 @@ class Simulator(Plugin):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     layer_kinds: ClassVar[frozenset[str]] = frozenset()
 
+    def configure_process(self, simulation: Simulation) -> None:
+        """Set process-wide runtime options (thread pools, devices) for a run.
+
+        The pipeline calls this once, after the plugins are bound and before any stage
+        runs, while no framework has started yet (e.g. TensorFlow's thread pools can
+        only be sized then). The default does nothing.
+        """
+
     @abstractmethod
     def prepare(
         self, network: Network, code: SpikeCode, cell: Cell, simulation: Simulation
@@ -310,6 +318,12 @@ class Simulator(Plugin):
     @abstractmethod
     def run_batch(self, x: np.ndarray, sample_indices: np.ndarray) -> BatchOutput:
         """Simulate one batch of samples and return the output readout over time."""
+
+    def runtime(self) -> dict[str, Any]:
+        """How the prepared backend runs (devices, threads...): JSON-able facts that
+        explain its speed, stored in ``results.json`` under ``simulator_runtime``.
+        The default says nothing."""
+        return {}
 
     def export(self, folder: Path) -> list[Path]:
         """Write the converted network in the backend's own format; return the files."""

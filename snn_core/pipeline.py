@@ -366,6 +366,8 @@ class Run:
             f"# resolved experiment (every default filled in) of {exp.source}\n"
             + to_toml(resolved_document(exp, plugins))
         )
+        if plugins.simulator is not None:  # before any stage starts a framework
+            plugins.simulator.configure_process(exp.simulation)
         reg.hook.snn_run_started(experiment=exp, run_dir=self.run_dir)
         self.save()
 
@@ -460,6 +462,10 @@ class Run:
         t0 = time.perf_counter()
         sim.prepare(network, code, exp.cell, exp.simulation)
         self._timed("convert_s", t0)
+        runtime = sim.runtime()
+        if runtime:
+            self.results["simulator_runtime"] = runtime
+            _log(exp, f"{sim.name} simulator: " + ", ".join(f"{k} {v}" for k, v in runtime.items()))
         if st.serialise_only:
             files = sim.export(self.run_dir)
             self.results["exported"] = [str(f) for f in files]

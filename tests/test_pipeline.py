@@ -123,6 +123,29 @@ def test_a_failing_stage_keeps_what_was_measured(demo_registry, demo_experiment)
     assert saved["ann"]["top1"] > 0.9
 
 
+def test_the_simulator_configures_the_process_before_any_stage(
+    demo_registry, demo_experiment, monkeypatch
+) -> None:
+    """``configure_process`` runs before the data set is opened (while no framework has
+    started), and ``runtime`` facts land in results.json."""
+    from snn_demo_plugins.hooks import BlobsReader, NumpySimulator
+
+    calls = []
+    opened = BlobsReader.open
+    monkeypatch.setattr(
+        NumpySimulator,
+        "configure_process",
+        lambda self, simulation: calls.append(("configure", simulation.batch_size)),
+    )
+    monkeypatch.setattr(
+        BlobsReader, "open", lambda self, base: calls.append("open") or opened(self, base)
+    )
+    monkeypatch.setattr(NumpySimulator, "runtime", lambda self: {"threads": 3})
+    results = run_experiment(load_experiment(demo_experiment))
+    assert calls == [("configure", 16), "open"]
+    assert results["simulator_runtime"] == {"threads": 3}
+
+
 def test_hooks_report_progress(demo_registry, demo_experiment) -> None:
     import types
 

@@ -54,6 +54,10 @@ def test_dvs_example_small(tmp_path: Path) -> None:
         f"output.dir={json.dumps(str(out_dir))}",
     )
     results = json.loads((out_dir / "results.json").read_text())
+    # a fresh `snn run` sizes TensorFlow's pools before any stage: lanes split by core
+    from snn_sim_ini import threads
+
+    assert results["simulator_runtime"]["lane_groups"] == threads.plan(0, 50).groups
     ann, snn = results["ann"]["top1"], results["snn"]["top1"][-1]
     assert results["samples"] == 100
     # a small model on 600 recordings: far above chance (0.1), and the spiking network

@@ -30,6 +30,7 @@ e.g. the first layer's input current.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -84,6 +85,9 @@ class EngineSettings:
     fresh_samples: bool = True
     #: Average pools pass the mean of rate-coded spikes on (``[simulator] average_pool``).
     average_spikes: bool = True
+    #: The lanes of a batch run in this many independent groups (one chain of ops each,
+    #: which TensorFlow's inter-op threads run side by side; see :meth:`Engine.lane_groups`).
+    groups: int = 1
 
     @property
     def report_steps(self) -> np.ndarray:
@@ -770,6 +774,14 @@ class Engine:
             done = tf.logical_or(done, t >= input_end)
         return done
 
+    def lane_groups(self, batch: int | tf.Tensor) -> list[slice]:
+        """The lanes of each group (``settings.groups`` groups of nearly equal size, or
+        one group where the batch size is unknown while tracing)."""
+        if not isinstance(batch, int) or self.settings.groups <= 1 or batch < 2:
+            return [slice(None)]
+        edges = np.linspace(0, batch, min(self.settings.groups, batch) + 1).round()
+        return [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+
     def _simulate(self, x: tf.Tensor, carry: dict, reset: tf.Tensor, seed: tf.Tensor):
         batch = x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
         fresh = self.init_carry(batch)
@@ -780,35 +792,53 @@ class Engine:
 
         carry = tf.nest.map_structure(restart, carry, fresh)
         consts = self.encoder.prepare(x)
+        # (the step at which a temporal input runs out, the same for every lane)
         input_end = self.encoder.input_end(consts) if hasattr(self.encoder, "input_end") else None
         static_vals, currents, static_ops = self._precompute(consts, batch)
         enc_state = self.encoder.init_state(x)
-        readout = self.readout.init_state(batch)
-        counts = {
-            "syn": tf.zeros([batch], tf.float32),
-            "neu": tf.zeros([batch], tf.float32),
-            "layer": tf.zeros([batch, max(1, len(self.count_layers))], tf.float32),
-            "steps": tf.fill([batch], np.int32(self.settings.num_steps)),
-        }
+        # The lanes run in independent groups (see EngineSettings.groups): every per-lane
+        # tensor is cut once here, each group's units step on their own lanes, and only
+        # the input encoder (and its random numbers) works on the whole batch, so the
+        # results do not depend on the number of groups.
+        groups = self.lane_groups(batch)
+        whole = len(groups) == 1
+
+        def cut(tree: Any, lanes: slice) -> Any:
+            if whole or tree is None:
+                return tree
+            return tf.nest.map_structure(lambda a: a[lanes], tree)
+
+        def join(trees: list[Any]) -> Any:
+            return trees[0] if whole else tf.nest.map_structure(lambda *a: tf.concat(a, 0), *trees)
+
+        fixed = [
+            (cut(static_vals, g), cut(currents, g), cut(static_ops, g), input_end) for g in groups
+        ]
+        carries = [cut(carry, g) for g in groups]
+        readouts, counts = [], []
+        for g in groups:
+            size = batch if whole else g.stop - g.start
+            readouts.append(self.readout.init_state(size))
+            counts.append(
+                {
+                    "syn": tf.zeros([size], tf.float32),
+                    "neu": tf.zeros([size], tf.float32),
+                    "layer": tf.zeros([size, max(1, len(self.count_layers))], tf.float32),
+                    "steps": tf.fill([size], np.int32(self.settings.num_steps)),
+                }
+            )
 
         s = self.settings
         n_reports = len(s.report_steps)
         every = s.record_every
         early = s.early_stopping
+        input_name = self.network.input.name
 
-        def advance(t, carry, enc_state, readout, counts):
+        def advance_group(t, inp, fixed, carry, readout, counts):
             before = counts
-            carry, enc_state, readout, counts = self._step(
-                t,
-                consts,
-                static_vals,
-                currents,
-                static_ops,
-                carry,
-                enc_state,
-                readout,
-                counts,
-                seed,
+            static_vals, currents, static_ops, input_end = fixed
+            carry, readout, counts = self._step(
+                t, inp, static_vals, currents, static_ops, carry, readout, counts
             )
             if early:  # a settled lane is done: its operations stop counting
                 live = before["steps"] >= s.num_steps
@@ -818,39 +848,61 @@ class Engine:
                     "layer": tf.where(live[:, None], counts["layer"], before["layer"]),
                     "steps": counts["steps"],
                 }
-            t = t + 1
-            settled = self._settled(t, readout, batch, input_end)
+            settled = self._settled(t + 1, readout, tf.shape(before["syn"])[0], input_end)
             first = tf.logical_and(settled, counts["steps"] >= s.num_steps)
-            counts = {**counts, "steps": tf.where(first, t, counts["steps"])}
-            return t, carry, enc_state, readout, counts
+            counts = {**counts, "steps": tf.where(first, t + 1, counts["steps"])}
+            return carry, readout, counts
 
-        def report(r, t, carry, enc_state, readout, counts, tas):
+        def advance(t, carries, enc_state, readouts, counts):
+            inp = None
+            if input_name not in self.static:
+                inp, enc_state = self.encoder.step(consts, enc_state, t, seed)
+            stepped = [
+                advance_group(t, cut(inp, g), *args)
+                for g, *args in zip(groups, fixed, carries, readouts, counts, strict=True)
+            ]
+            carries, readouts, counts = (list(x) for x in zip(*stepped, strict=True))
+            return t + 1, carries, enc_state, readouts, counts
+
+        def report(r, t, carries, enc_state, readouts, counts, tas):
+            state = (t, carries, enc_state, readouts, counts)
             if every == 1:
-                t, carry, enc_state, readout, counts = advance(t, carry, enc_state, readout, counts)
+                state = advance(*state)
             else:
                 stop = tf.minimum((r + 1) * every, s.num_steps)
-                t, carry, enc_state, readout, counts = tf.while_loop(
-                    lambda t, *_: t < stop, advance, (t, carry, enc_state, readout, counts)
-                )
+                state = tf.while_loop(lambda t, *_: t < stop, advance, state)
+            t, carries, enc_state, readouts, counts = state
             tas = (
-                tas[0].write(r, self.readout.scores(readout)),
-                tas[1].write(r, counts["syn"]),
-                tas[2].write(r, counts["neu"]),
+                tas[0].write(r, join([self.readout.scores(ro) for ro in readouts])),
+                tas[1].write(r, join([c["syn"] for c in counts])),
+                tas[2].write(r, join([c["neu"] for c in counts])),
             )
-            return r + 1, t, carry, enc_state, readout, counts, tas
+            return r + 1, t, carries, enc_state, readouts, counts, tas
 
-        def going(r, t, carry, enc_state, readout, counts, tas):
+        def all_settled(t, readouts, counts):
+            return tf.reduce_all(
+                join(
+                    [
+                        self._settled(t, ro, tf.shape(c["syn"])[0], f[3])
+                        for ro, c, f in zip(readouts, counts, fixed, strict=True)
+                    ]
+                )
+            )
+
+        def going(r, t, carries, enc_state, readouts, counts, tas):
             if not early:
                 return r < n_reports
-            all_settled = tf.reduce_all(self._settled(t, readout, batch, input_end))
-            return tf.logical_and(r < n_reports, tf.logical_or(tf.equal(r, 0), ~all_settled))
+            done = all_settled(t, readouts, counts)
+            return tf.logical_and(r < n_reports, tf.logical_or(tf.equal(r, 0), ~done))
 
         zero = tf.constant(0, tf.int32)
         tas = tuple(tf.TensorArray(tf.float32, size=n_reports) for _ in range(3))
-        loop = (zero, zero, carry, enc_state, readout, counts, tas)
-        r, _, carry, _, readout, counts, tas = tf.while_loop(going, report, loop)
+        loop = (zero, zero, carries, enc_state, readouts, counts, tas)
+        r, _, carries, _, readouts, counts, tas = tf.while_loop(going, report, loop)
+        scores_now = join([self.readout.scores(ro) for ro in readouts])
+        count = join(counts)
         if early:
-            last = (self.readout.scores(readout), counts["syn"], counts["neu"])
+            last = (scores_now, count["syn"], count["neu"])
 
             def fill(r, tas):
                 return r + 1, tuple(ta.write(r, v) for ta, v in zip(tas, last, strict=True))
@@ -861,9 +913,9 @@ class Engine:
             scores,
             tf.transpose(tas[1].stack()),
             tf.transpose(tas[2].stack()),
-            counts["layer"],
-            counts["steps"],
-            carry,
+            count["layer"],
+            count["steps"],
+            join(carries),
         )
 
     def _precompute(self, consts: P.State, batch: tf.Tensor):
@@ -896,9 +948,9 @@ class Engine:
                 ops[name] = self._count(values[name], name)
         return values, currents, ops
 
-    def _step(
-        self, t, consts, static_vals, currents, static_ops, carry, enc_state, readout, counts, seed
-    ):
+    def _step(self, t, inp, static_vals, currents, static_ops, carry, readout, counts):
+        """One step of one group of lanes: ``inp`` is the input layer's output (None for a
+        static input, which is among ``static_vals``)."""
         values = dict(static_vals)
         layer_ops = dict(static_ops)
         new_carry = {}
@@ -907,7 +959,7 @@ class Engine:
         neuron_ops: Any = 0.0  # a Python number while every layer is active (fewer ops)
         input_name = self.network.input.name
         if input_name not in self.static:
-            values[input_name], enc_state = self.encoder.step(consts, enc_state, t, seed)
+            values[input_name] = inp
             if input_name in self.count_index:
                 layer_ops[input_name] = self._count(values[input_name], input_name)
         for name, unit in self.units.items():
@@ -967,7 +1019,7 @@ class Engine:
             counts["layer"] = counts["layer"] + per_layer
             counts["syn"] = counts["syn"] + tf.reduce_sum(per_layer, axis=1)
         counts["neu"] = counts["neu"] + neuron_ops
-        return new_carry, enc_state, readout, counts
+        return new_carry, readout, counts
 
     def _count(self, spikes: tf.Tensor, name: str) -> tf.Tensor:
         """Synaptic operations of one step's output of layer ``name``, per lane."""

@@ -297,6 +297,14 @@ class IFNeurons:
         return out, new
 
 
+def _softmax(x: tf.Tensor) -> tf.Tensor:
+    """Softmax over the last axis from elementary ops: on the small output layer of a
+    time step, several times faster than ``tf.nn.softmax`` (whose oneDNN kernel costs
+    tens of microseconds a call on CPU)."""
+    e = tf.exp(x - tf.reduce_max(x, axis=-1, keepdims=True))
+    return e / tf.reduce_sum(e, axis=-1, keepdims=True)
+
+
 class SpikingSoftmax:
     """A softmax output layer as integrate-and-fire neurons driven by a softmax.
 
@@ -325,7 +333,7 @@ class SpikingSoftmax:
 
     def step(self, current: tf.Tensor, state: State, t: tf.Tensor, clamped: tf.Tensor | None):
         a = state["a"] + current
-        u = state["u"] + tf.nn.softmax(a / tf.cast(t + 1, tf.float32))
+        u = state["u"] + _softmax(a / tf.cast(t + 1, tf.float32))
         fired = u >= 1.0
         s = tf.cast(fired, tf.float32)
         return s, {"a": a, "u": u - s}

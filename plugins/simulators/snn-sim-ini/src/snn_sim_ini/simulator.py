@@ -54,6 +54,11 @@ class IniOptions:
     record_every: int = attrs.field(default=1, validator=v.ge(1))
     #: Where TensorFlow runs the simulation; ``auto`` lets TensorFlow choose.
     device: Literal["auto", "cpu", "gpu"] = "auto"
+    #: CPU cores to use (0: all this process may use). On CPU the lanes of a batch run
+    #: in independent groups, one per core (at least 16 lanes each), every op on one
+    #: thread (:mod:`snn_sim_ini.threads`); this sets TensorFlow's thread pools for the
+    #: whole process when ``snn run`` starts. The results do not depend on it.
+    threads: int = attrs.field(default=0, validator=v.ge(0))
     #: Count synaptic operations (spikes times fan-out) at every step.
     count_synaptic_ops: bool = True
     #: Each spike of an integrate-and-fire neuron carries the neuron's membrane potential
@@ -118,6 +123,29 @@ class IniSimulator(Simulator):
         self._engine: Any = None
         self._carry: Any = None
         self._lanes = 0
+        #: Lane groups of the prepared engine (see :mod:`snn_sim_ini.threads`).
+        self.groups = 1
+
+    def _on_gpu(self) -> bool:
+        import tensorflow as tf
+
+        device = self.options.device
+        return device == "gpu" or (
+            device == "auto" and bool(tf.config.list_physical_devices("GPU"))
+        )
+
+    def _thread_plan(self, simulation: Any) -> Any:
+        from snn_sim_ini import threads
+
+        return threads.plan(self.options.threads, int(simulation.batch_size))
+
+    def configure_process(self, simulation: Any) -> None:
+        """Size TensorFlow's thread pools for lane groups on CPU (before TensorFlow starts;
+        see :mod:`snn_sim_ini.threads`). Nothing changes on a GPU or for small batches."""
+        from snn_sim_ini import threads
+
+        if not self._on_gpu():
+            threads.configure(self._thread_plan(simulation))
 
     def prepare(self, network: Network, code: Any, cell: Any, simulation: Any) -> None:
         """Compile ``network`` for ``code`` with the cell and simulation settings.
@@ -134,6 +162,7 @@ class IniSimulator(Simulator):
         """
         import tensorflow as tf
 
+        from snn_sim_ini import threads
         from snn_sim_ini.engine import Engine, EngineSettings
         from snn_sim_ini.primitives import NeuronParams
 
@@ -154,6 +183,9 @@ class IniSimulator(Simulator):
             self._device = "/GPU:0"
         elif opts.device == "cpu":
             self._device = "/CPU:0"
+        plan = self._thread_plan(simulation)
+        # split the lanes where TensorFlow's pools were sized for it (configure_process)
+        self.groups = plan.groups if not self._on_gpu() and threads.active(plan) else 1
         settings = EngineSettings(
             num_steps=simulation.num_steps,
             dt=float(simulation.dt),
@@ -168,6 +200,7 @@ class IniSimulator(Simulator):
             bias_relaxation=opts.bias_relaxation,
             fresh_samples=int(simulation.reset_between_nth_sample) == 1,
             average_spikes=opts.average_pool == "spikes",
+            groups=self.groups,
             online_normalization=(
                 (opts.diff_to_max_rate, opts.diff_to_min_rate, opts.timestep_fraction)
                 if opts.online_normalization
@@ -180,6 +213,18 @@ class IniSimulator(Simulator):
             self._engine = Engine(network, spec, settings)
         self._carry = None
         self._lanes = 0
+
+    def runtime(self) -> dict[str, Any]:
+        """Device, lane groups and TensorFlow's thread pools (0: TensorFlow's default)."""
+        import tensorflow as tf
+
+        threading = tf.config.threading
+        return {
+            "device": self._device or "auto",
+            "lane_groups": self.groups,
+            "intra_op_threads": threading.get_intra_op_parallelism_threads(),
+            "inter_op_threads": threading.get_inter_op_parallelism_threads(),
+        }
 
     def _device_scope(self) -> Any:
         import contextlib
