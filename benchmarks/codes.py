@@ -89,18 +89,17 @@ def main() -> None:
     parser.add_argument("--out", default="codes", help="name of the results files")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
-    from mnist_data import load_mnist
-    from models import trained
-    from run import prepare_data
+    from run import in_subprocess, prepare_data
 
     from snn_core.errors import SnnError
 
     prepare_data()
-    xtr, ytr, _, _ = load_mnist()
     rows: list[dict] = []
     refused: list[str] = []
     for name in args.models:
-        model = trained(name, xtr, ytr)
+        # trained in its own process, so that this one starts TensorFlow with the
+        # simulator's thread pools (snn_sim_ini.threads)
+        model = Path(in_subprocess("--one", "train", name)["model"])
         for i, (label, code, duration, early) in enumerate(CODES):
             if args.codes and i not in args.codes:
                 continue
