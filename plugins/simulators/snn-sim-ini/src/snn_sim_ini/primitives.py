@@ -92,6 +92,12 @@ class NeuronContext:
     #: :func:`max_inhibition`); set only for neuron models with ``needs_inhibition``.
     inhibition: np.ndarray | None = None
 
+    def channel_bias(self, shape: tuple[int, ...]) -> np.ndarray:
+        """The layer's bias per output channel (zeros for a layer without one)."""
+        last = shape[-1:]
+        bias = np.zeros(last, np.float32) if self.bias is None else self.bias
+        return np.broadcast_to(np.asarray(bias, np.float32), last)
+
 
 def _zeros(batch: tf.Tensor, shape: tuple[int, ...], value: float = 0.0) -> tf.Tensor:
     return tf.fill(tf.concat([[batch], tf.constant(shape, tf.int32)], 0), np.float32(value))
@@ -511,8 +517,7 @@ class BitNeurons:
         self.theta = np.float32(params.v_thresh)
         self.ctx = ctx
         self.num_bits = ctx.phase_steps
-        bias = np.zeros(shape[-1:], np.float32) if ctx.bias is None else ctx.bias
-        self.bias = np.broadcast_to(np.asarray(bias, np.float32), shape[-1:])
+        self.bias = ctx.channel_bias(shape)
 
     def init_state(self, batch: tf.Tensor) -> State:
         return {"a": _zeros(batch, self.shape)}
@@ -601,8 +606,7 @@ class TTFSNeurons:
         self.theta = np.float32(params.v_thresh)
         self.ctx = ctx
         self.steps = ctx.phase_steps
-        bias = np.zeros(shape[-1:], np.float32) if ctx.bias is None else ctx.bias
-        self.bias = np.broadcast_to(np.asarray(bias, np.float32), shape[-1:])
+        self.bias = ctx.channel_bias(shape)
 
     def init_state(self, batch: tf.Tensor) -> State:
         z = _zeros(batch, self.shape)
@@ -802,8 +806,7 @@ class TTFSDynThreshNeurons:
         self.window = 2 * ctx.phase_steps
         self.start = (ctx.integrate_phase) * self.lag  # the inputs' window
         last = shape[-1:]
-        bias = np.zeros(last, np.float32) if ctx.bias is None else ctx.bias
-        self.bias = np.broadcast_to(np.asarray(bias, np.float32), last)
+        self.bias = ctx.channel_bias(shape)
         inh = np.zeros(last, np.float32) if ctx.inhibition is None else ctx.inhibition
         self.inhibition = np.broadcast_to(np.asarray(inh, np.float32), last)
 
