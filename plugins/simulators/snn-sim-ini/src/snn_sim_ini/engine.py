@@ -811,9 +811,7 @@ class Engine:
         def join(trees: list[Any]) -> Any:
             return trees[0] if whole else tf.nest.map_structure(lambda *a: tf.concat(a, 0), *trees)
 
-        fixed = [
-            (cut(static_vals, g), cut(currents, g), cut(static_ops, g), input_end) for g in groups
-        ]
+        fixed = [(cut(static_vals, g), cut(currents, g), cut(static_ops, g)) for g in groups]
         carries = [cut(carry, g) for g in groups]
         readouts, counts = [], []
         for g in groups:
@@ -836,7 +834,7 @@ class Engine:
 
         def advance_group(t, inp, fixed, carry, readout, counts):
             before = counts
-            static_vals, currents, static_ops, input_end = fixed
+            static_vals, currents, static_ops = fixed
             carry, readout, counts = self._step(
                 t, inp, static_vals, currents, static_ops, carry, readout, counts
             )
@@ -883,8 +881,8 @@ class Engine:
             return tf.reduce_all(
                 join(
                     [
-                        self._settled(t, ro, tf.shape(c["syn"])[0], f[3])
-                        for ro, c, f in zip(readouts, counts, fixed, strict=True)
+                        self._settled(t, ro, tf.shape(c["syn"])[0], input_end)
+                        for ro, c in zip(readouts, counts, strict=True)
                     ]
                 )
             )

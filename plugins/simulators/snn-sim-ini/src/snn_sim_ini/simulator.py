@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import attrs
 import numpy as np
@@ -28,6 +28,9 @@ from attrs import validators as v
 from snn_core.errors import CapabilityError, ConfigError
 from snn_core.interfaces import BatchOutput, Simulator
 from snn_core.network import Network, layer_kinds
+
+if TYPE_CHECKING:
+    from snn_sim_ini.threads import ThreadPlan
 
 
 @attrs.frozen
@@ -134,7 +137,7 @@ class IniSimulator(Simulator):
             device == "auto" and bool(tf.config.list_physical_devices("GPU"))
         )
 
-    def _thread_plan(self, simulation: Any) -> Any:
+    def _thread_plan(self, simulation: Any) -> ThreadPlan:
         from snn_sim_ini import threads
 
         return threads.plan(self.options.threads, int(simulation.batch_size))

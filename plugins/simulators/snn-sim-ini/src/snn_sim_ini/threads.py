@@ -62,23 +62,22 @@ def plan(threads: int, lanes: int) -> ThreadPlan:
     return ThreadPlan(groups=groups, intra_op=max(1, cores // groups), inter_op=groups)
 
 
-def configure(p: ThreadPlan) -> bool:
-    """Set TensorFlow's thread pools for plan ``p``; return whether they are as planned.
+def configure(p: ThreadPlan) -> None:
+    """Set TensorFlow's thread pools for plan ``p`` (:func:`active` tells whether they are).
 
     Nothing is changed for a plan that does not split. Where TensorFlow has already
-    started, its pools cannot change; the answer then says whether they happen to match.
+    started, its pools cannot change and stay as they are.
     """
     import tensorflow as tf
 
     if not p.split:
-        return False
+        return
     threading = tf.config.threading
     try:
         threading.set_intra_op_parallelism_threads(p.intra_op)
         threading.set_inter_op_parallelism_threads(p.inter_op)
     except RuntimeError:  # TensorFlow has started: its pools stay as they are
         pass
-    return active(p)
 
 
 def active(p: ThreadPlan) -> bool:
